@@ -1,0 +1,41 @@
+# Stride — the two commands a new machine needs are `make demo` and `make test`.
+GO       ?= go
+BIN      := bin/stride
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X main.version=$(VERSION)
+STATICCHECK_VERSION := 2025.1.1
+
+.PHONY: build test vet lint fmt schema bench demo clean
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/stride
+
+# vet, then every test with the race detector. Fuzz targets run their seed
+# corpora (testdata/fuzz and f.Add) as part of go test.
+test: vet
+	$(GO) test -race -count=1 ./...
+	$(GO) run ./cmd/stride validate flows
+
+vet:
+	$(GO) vet ./...
+
+lint: vet
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: the files above need formatting"; exit 1; }
+	@command -v staticcheck >/dev/null 2>&1 || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	PATH="$$PATH:$$($(GO) env GOPATH)/bin" staticcheck ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+# Regenerate the flow JSON Schema from the registered kinds.
+schema:
+	$(GO) run ./cmd/stride schema > schemas/flow.schema.json
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./... | tee bench.out
+
+demo: build
+	./scripts/demo.sh
+
+clean:
+	rm -rf bin .demo bench.out

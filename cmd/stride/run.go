@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/stride-engine/stride/engine"
+)
+
+func cmdRun(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("run", "[--flows DIR] [--data DIR] [--addr HOST:PORT] [--admin-addr HOST:PORT] [--env-file FILE]",
+		"Runs every flow under --flows: http triggers on --addr, the admin API on --admin-addr.\n"+
+			"Exit 0 after a clean shutdown on SIGINT/SIGTERM; non-zero with a reason when flows are invalid or a port is taken.", stderr)
+	flowsDir := fs.String("flows", envOr("STRIDE_FLOWS", "./flows"), "directory of flow files (env STRIDE_FLOWS)")
+	dataDir := fs.String("data", envOr("STRIDE_DATA", "./data"), "data directory: datastores, queues, message log (env STRIDE_DATA)")
+	addr := fs.String("addr", envOr("STRIDE_ADDR", "127.0.0.1:8080"), "listener of all http triggers (env STRIDE_ADDR)")
+	adminAddr := fs.String("admin-addr", envOr("STRIDE_ADMIN_ADDR", "127.0.0.1:8081"), "listener of the admin API (env STRIDE_ADMIN_ADDR)")
+	envFile := fs.String("env-file", "", "read flow variables from this KEY=VALUE file; the process environment wins")
+	logFormat := fs.String("log-format", envOr("STRIDE_LOG_FORMAT", "text"), "log format: text or json (env STRIDE_LOG_FORMAT)")
+	shutdownTimeout := fs.Duration("shutdown-timeout", 20*time.Second, "how long in-flight messages may take to finish on shutdown")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	_ = dataDir // the badger store arrives with durable state
+
+	var handler slog.Handler = slog.NewTextHandler(stderr, nil)
+	if *logFormat == "json" {
+		handler = slog.NewJSONHandler(stderr, nil)
+	}
+	log := slog.New(handler)
+
+	lookup, err := envLookup(*envFile)
+	if err != nil {
+		fmt.Fprintln(stderr, "stride run:", err)
+		return 1
+	}
+	set, err := engine.LoadPaths(*flowsDir)
+	if err != nil {
+		var el engine.ErrorList
+		if errors.As(err, &el) {
+			for _, e := range el {
+				fmt.Fprintln(stderr, e)
+			}
+			fmt.Fprintf(stderr, "stride run: flows under %s are invalid (%d %s)\n", *flowsDir, len(el), plural(len(el), "error", "errors"))
+		} else {
+			fmt.Fprintln(stderr, "stride run:", err)
+		}
+		return 1
+	}
+	for _, id := range set.Bind(lookup) {
+		f := set.Flow(id)
+		log.Warn("flow not started", "flow", id, "reason", f.Disabled)
+	}
+
+	rt := engine.NewRuntime(log)
+	rt.Swap(set)
+
+	appLn, err := net.Listen("tcp", *addr)
+	if err != nil {
+		fmt.Fprintf(stderr, "stride run: cannot listen on --addr %s: %v\n", *addr, err)
+		return 1
+	}
+	adminLn, err := net.Listen("tcp", *adminAddr)
+	if err != nil {
+		appLn.Close()
+		fmt.Fprintf(stderr, "stride run: cannot listen on --admin-addr %s: %v\n", *adminAddr, err)
+		return 1
+	}
+	var ready atomic.Bool
+	admin := engine.NewAdmin(rt, os.Getenv("STRIDE_ADMIN_TOKEN"), ready.Load)
+	appSrv := &http.Server{Handler: rt, ReadHeaderTimeout: 10 * time.Second}
+	adminSrv := &http.Server{Handler: admin, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 2)
+	go func() { errc <- appSrv.Serve(appLn) }()
+	go func() { errc <- adminSrv.Serve(adminLn) }()
+	ready.Store(true)
+	log.Info("stride running", "flows", len(set.Flows()), "addr", appLn.Addr().String(), "admin", adminLn.Addr().String())
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	select {
+	case s := <-sig:
+		log.Info("shutting down", "signal", s.String())
+	case err := <-errc:
+		fmt.Fprintln(stderr, "stride run: server stopped:", err)
+		return 1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *shutdownTimeout)
+	defer cancel()
+	code := 0
+	if err := appSrv.Shutdown(ctx); err != nil {
+		log.Error("in-flight requests did not finish in time", "error", err)
+		code = 1
+	}
+	_ = adminSrv.Shutdown(ctx)
+	log.Info("stopped")
+	return code
+}

@@ -1,0 +1,116 @@
+package engine
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sync"
+)
+
+// Admin serves the admin API of CONTRACT.md on its own listener. The
+// reload, messages and run endpoints are added by later layers through
+// Handle.
+type Admin struct {
+	rt    *Runtime
+	token string
+	mux   *http.ServeMux
+	ready func() bool
+
+	mu         sync.Mutex
+	loadErrors ErrorList
+}
+
+// NewAdmin returns the admin API of rt. With a token, every call but
+// /admin/health needs Authorization: Bearer <token>. ready reports
+// whether all flows are loaded and listeners are up.
+func NewAdmin(rt *Runtime, token string, ready func() bool) *Admin {
+	a := &Admin{rt: rt, token: token, mux: http.NewServeMux(), ready: ready}
+	a.mux.HandleFunc("GET /admin/health", a.health)
+	a.Handle("GET /admin/flows", http.HandlerFunc(a.flows))
+	return a
+}
+
+// Handle adds an endpoint that needs the bearer token.
+func (a *Admin) Handle(pattern string, h http.Handler) {
+	a.mux.Handle(pattern, a.auth(h))
+}
+
+// SetLoadErrors records the errors of the last failed load (nil after a
+// good one), shown by GET /admin/flows.
+func (a *Admin) SetLoadErrors(err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.loadErrors = nil
+	var el ErrorList
+	if errors.As(err, &el) {
+		a.loadErrors = el
+	}
+}
+
+func (a *Admin) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+
+func (a *Admin) auth(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.token != "" && !constantTimeEqual(r.Header.Get("Authorization"), "Bearer "+a.token) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="stride-admin"`)
+			WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "admin API needs Authorization: Bearer <STRIDE_ADMIN_TOKEN>"})
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (a *Admin) health(w http.ResponseWriter, r *http.Request) {
+	if a.ready != nil && !a.ready() {
+		WriteJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "starting"})
+		return
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"status": "ok", "flows": len(a.rt.Set().Flows())})
+}
+
+// FlowStatus is one entry of GET /admin/flows.
+type FlowStatus struct {
+	ID      string `json:"id"`
+	File    string `json:"file"`
+	Version string `json:"version"`
+	Trigger string `json:"trigger"`
+	Status  string `json:"status"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// LoadError is one entry of the errors of GET /admin/flows.
+type LoadError struct {
+	File    string `json:"file"`
+	Line    int    `json:"line"`
+	Col     int    `json:"col"`
+	Message string `json:"message"`
+}
+
+func (a *Admin) flows(w http.ResponseWriter, r *http.Request) {
+	out := struct {
+		Flows  []FlowStatus `json:"flows"`
+		Errors []LoadError  `json:"errors"`
+	}{Flows: []FlowStatus{}, Errors: []LoadError{}}
+	for _, f := range a.rt.Set().Flows() {
+		st := FlowStatus{ID: f.ID, File: f.File, Version: f.Version, Trigger: f.Trigger.Kind, Status: "running"}
+		if f.Disabled != "" {
+			st.Status, st.Reason = "disabled", f.Disabled
+		}
+		out.Flows = append(out.Flows, st)
+	}
+	a.mu.Lock()
+	for _, e := range a.loadErrors {
+		out.Errors = append(out.Errors, LoadError{File: e.Pos.File, Line: e.Pos.Line, Col: e.Pos.Col, Message: e.Msg})
+	}
+	a.mu.Unlock()
+	WriteJSON(w, http.StatusOK, out)
+}
+
+// WriteJSON writes v as a JSON response.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

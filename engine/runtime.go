@@ -1,0 +1,190 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Runtime runs a flow set: it owns the shared HTTP handler of all http
+// triggers and swaps flow sets atomically. A request picks the current
+// snapshot once and finishes on it, so a swap never changes a message
+// in flight and the listener never closes.
+type Runtime struct {
+	// Log receives the runtime's lines; every line about a message
+	// carries its id and flow.
+	Log *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+
+	current atomic.Pointer[snapshot]
+}
+
+type snapshot struct {
+	set *FlowSet
+	mux *http.ServeMux
+}
+
+// NewRuntime returns a runtime with no flows.
+func NewRuntime(log *slog.Logger) *Runtime {
+	if log == nil {
+		log = discardLogger
+	}
+	r := &Runtime{Log: log}
+	r.current.Store(&snapshot{set: newFlowSet(nil), mux: http.NewServeMux()})
+	return r
+}
+
+// Swap makes set the running flow set. It is the only way flows change.
+func (r *Runtime) Swap(set *FlowSet) {
+	mux := http.NewServeMux()
+	for _, f := range set.Flows() {
+		h, ok := f.Trigger.Config.(*HTTPTrigger)
+		if !ok || f.Disabled != "" {
+			continue
+		}
+		for _, m := range h.Methods {
+			mux.Handle(m+" "+h.Path, &httpFlow{r: r, flow: f, cfg: h, set: set})
+		}
+	}
+	r.current.Store(&snapshot{set: set, mux: mux})
+}
+
+// Set returns the running flow set.
+func (r *Runtime) Set() *FlowSet { return r.current.Load().set }
+
+// ServeHTTP routes a request to the http-triggered flow of the current set.
+func (r *Runtime) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	r.current.Load().mux.ServeHTTP(w, req)
+}
+
+// NewMessageID returns a random message id.
+func NewMessageID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// NewExchange returns an exchange in the running set, with the runtime's
+// clock and logger.
+func (r *Runtime) NewExchange(set *FlowSet, msg *Message) *Exchange {
+	x := NewExchange(NewMessageID(), msg, set, r.Now)
+	x.Log = r.Log
+	return x
+}
+
+type httpFlow struct {
+	r    *Runtime
+	flow *Flow
+	cfg  *HTTPTrigger
+	set  *FlowSet
+}
+
+func (h *httpFlow) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, int64(h.cfg.MaxBody)))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeJSONError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes", h.cfg.MaxBody), "")
+			return
+		}
+		writeJSONError(w, http.StatusBadRequest, "could not read the request body", "")
+		return
+	}
+	msg := NewMessage(body, req.Header.Get("Content-Type"))
+	for k, v := range req.Header {
+		msg.Header[k] = strings.Join(v, ", ")
+	}
+	x := h.r.NewExchange(h.set, msg)
+	x.Query = map[string]string{}
+	for k, v := range req.URL.Query() {
+		x.Query[k] = v[0]
+	}
+	x.Request = &RequestInfo{Method: req.Method, Path: req.URL.Path, RemoteAddress: req.RemoteAddr, Params: pathParams(req, h.cfg.Path)}
+	ctx, cancel := context.WithTimeout(req.Context(), h.cfg.Timeout)
+	defer cancel()
+	start := time.Now()
+	err = h.flow.Run(ctx, x)
+	h.r.finish(x, h.flow, start, err)
+	if err != nil {
+		status := http.StatusInternalServerError
+		var se *StatusError
+		if errors.As(err, &se) && se.Status >= 400 && se.Status <= 599 {
+			status = se.Status
+		}
+		if x.Response == nil {
+			writeJSONError(w, status, "the flow failed", x.ID)
+			return
+		}
+	}
+	resp := x.Response
+	if resp == nil {
+		resp = &Response{Status: http.StatusOK, Body: x.Msg.Body(), ContentType: x.Msg.ContentType()}
+	}
+	hdr := w.Header()
+	for k, v := range resp.Header {
+		hdr.Set(k, v)
+	}
+	if resp.ContentType != "" && len(resp.Body) > 0 {
+		hdr.Set("Content-Type", resp.ContentType)
+	}
+	hdr.Set("X-Stride-Message-Id", x.ID)
+	w.WriteHeader(resp.Status)
+	if req.Method != http.MethodHead {
+		_, _ = w.Write(resp.Body)
+	}
+}
+
+func pathParams(req *http.Request, pattern string) map[string]string {
+	if !strings.Contains(pattern, "{") {
+		return nil
+	}
+	params := map[string]string{}
+	for _, seg := range strings.Split(pattern, "/") {
+		if strings.HasPrefix(seg, "{") {
+			name := strings.TrimSuffix(strings.Trim(seg, "{}"), "...")
+			params[name] = req.PathValue(name)
+		}
+	}
+	return params
+}
+
+// finish logs the end of a message. The message log (durable) builds on
+// this in the store layer.
+func (r *Runtime) finish(x *Exchange, f *Flow, start time.Time, err error) {
+	status := "COMPLETED"
+	if x.Status != "" {
+		status = x.Status
+	}
+	if err != nil {
+		status = "FAILED"
+	}
+	attrs := []any{"message_id", x.ID, "flow", f.ID, "version", f.Version, "status", status, "duration", time.Since(start)}
+	if err != nil {
+		r.Log.Error("message failed", append(attrs, "error", x.Redact(err.Error()))...)
+		return
+	}
+	r.Log.Debug("message done", attrs...)
+}
+
+func writeJSONError(w http.ResponseWriter, status int, msg, id string) {
+	w.Header().Set("Content-Type", "application/json")
+	if id != "" {
+		w.Header().Set("X-Stride-Message-Id", id)
+	}
+	w.WriteHeader(status)
+	body := map[string]string{"error": msg}
+	if id != "" {
+		body["message_id"] = id
+	}
+	_ = json.NewEncoder(w).Encode(body)
+}

@@ -1,0 +1,49 @@
+package engine
+
+// Scope is what an expression sees. Field tags give the names a flow
+// writes: body, json, header, property, query, request, env, secret,
+// error (inside on_error), split (inside split) and item (inside a
+// for_each of a mapping).
+//
+// A typed struct rather than a map lets the expression compiler reject an
+// unknown name, or a misspelled field such as error.mesage, when the flow
+// loads.
+type Scope struct {
+	Body     string            `expr:"body"`
+	JSON     any               `expr:"json"`
+	Header   map[string]string `expr:"header"`
+	Property map[string]any    `expr:"property"`
+	Query    map[string]string `expr:"query"`
+	Request  *RequestInfo      `expr:"request"`
+	Env      map[string]string `expr:"env"`
+	Secret   map[string]string `expr:"secret"`
+	Error    *ErrorInfo        `expr:"error"`
+	Split    *SplitInfo        `expr:"split"`
+	Item     any               `expr:"item"`
+
+	x *Exchange
+}
+
+// RequestInfo describes the inbound HTTP request of an http-triggered flow.
+type RequestInfo struct {
+	Method        string            `expr:"method"`
+	Path          string            `expr:"path"`
+	RemoteAddress string            `expr:"remote_address"`
+	Params        map[string]string `expr:"params"` // path parameters, e.g. {id} of /users/{id}
+}
+
+// ErrorInfo is error.* inside an on_error subprocess.
+type ErrorInfo struct {
+	Message string `expr:"message"`
+	Step    string `expr:"step"`
+	Status  int    `expr:"status"`
+	Body    string `expr:"body"`
+	File    string `expr:"file"` // file:line of the failed step
+}
+
+// SplitInfo is split.* inside the steps of a split.
+type SplitInfo struct {
+	Index int  `expr:"index"`
+	Size  int  `expr:"size"`
+	Last  bool `expr:"last"`
+}

@@ -1,0 +1,41 @@
+package steps
+
+import (
+	"context"
+
+	"github.com/stride-engine/stride/engine"
+)
+
+// failConfig fails the message on purpose.
+type failConfig struct {
+	Message *engine.Template `yaml:"message" required:"true" doc:"Why the message fails; becomes error.message."`
+	Status  *engine.Template `yaml:"status" doc:"An HTTP status to carry (error.status; an http trigger answers with it)."`
+}
+
+type failStep struct{ c *failConfig }
+
+func init() {
+	engine.RegisterStep(engine.StepKind[failConfig]{
+		Name:      "fail",
+		Summary:   "Fails the message with a message (and optionally an HTTP status).",
+		Doc:       "The flow's on_error runs, as for any failing step; without one the message ends FAILED.",
+		Example:   "- fail: {message: 'unknown collection ${property.collection}', status: 400}",
+		Shorthand: "message",
+		Build:     func(b *engine.Builder, c *failConfig) (engine.Step, error) { return &failStep{c}, nil },
+	})
+}
+
+func (s *failStep) Run(_ context.Context, x *engine.Exchange) error {
+	msg, err := s.c.Message.String(x)
+	if err != nil {
+		return err
+	}
+	if s.c.Status != nil {
+		status, err := s.c.Status.Int(x)
+		if err != nil {
+			return err
+		}
+		return &engine.StatusError{Status: status, Msg: msg}
+	}
+	return errorf("%s", msg)
+}
