@@ -46,6 +46,9 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, spec *configSpec, 
 	}
 	if n.Kind != yaml.MappingNode {
 		if spec.shorthand != nil && !isNull(n) {
+			if keyPos != nil {
+				keyPos[spec.shorthand.name] = d.pos(n)
+			}
 			d.decodeField(n, v.Field(spec.shorthand.index), spec.shorthand)
 			d.applyDefaults(v, spec, map[string]bool{spec.shorthand.name: true}, n, what)
 			return

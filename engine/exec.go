@@ -31,6 +31,7 @@ type stepNode struct {
 	name string // name: of the step, or its kind
 	kind string
 	pos  Pos
+	at   string // pos as file:line, formatted once at load for traces
 	step Step
 }
 
@@ -131,6 +132,7 @@ func (d *decoder) decodeStep(n *yaml.Node) *stepNode {
 		return nil
 	}
 	sn.step = st.(Step)
+	sn.at = sn.pos.FileLine()
 	return sn
 }
 
@@ -253,7 +255,7 @@ func (x *Exchange) record(n *stepNode, start time.Time, err error) {
 		x.TraceDropped++
 		return
 	}
-	e := TraceEntry{Step: n.name, Kind: n.kind, At: n.pos.FileLine(), Duration: time.Since(start), Outcome: "ok"}
+	e := TraceEntry{Step: n.name, Kind: n.kind, At: n.at, Duration: time.Since(start), Outcome: "ok"}
 	switch {
 	case err != nil:
 		e.Outcome, e.Error = "error", x.Redact(firstLine(err.Error()))

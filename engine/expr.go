@@ -98,6 +98,17 @@ func (v *nameChecker) Visit(node *ast.Node) {
 		if !ok {
 			return
 		}
+		if id.Value == "header" || id.Value == "query" {
+			// A map[string]string gives "" for a missing key; a missing
+			// header must be nil, so that it is never silently empty.
+			// Header names also match in any case.
+			*node = &ast.CallNode{
+				Callee:    &ast.IdentifierNode{Value: "_" + id.Value},
+				Arguments: []ast.Node{&ast.IdentifierNode{Value: "$env"}, n.Property},
+			}
+			(*node).SetLocation(n.Location())
+			return
+		}
 		prop, ok := n.Property.(*ast.StringNode)
 		if !ok {
 			return

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"net/textproto"
 	"net/url"
 	"strings"
 	"sync"
@@ -94,8 +95,31 @@ var functions = []Function{
 
 var (
 	functionsByName = map[string]*Function{}
-	functionOptions []expr.Option
+	functionOptions = []expr.Option{
+		// header.X and query.X are rewritten into these at compile time.
+		expr.Function("_header", lookupHeader, new(func(*Scope, string) any)),
+		expr.Function("_query", lookupQuery, new(func(*Scope, string) any)),
+	}
 )
+
+func lookupHeader(p ...any) (any, error) {
+	h := p[0].(*Scope).Header
+	name := p[1].(string)
+	if v, ok := h[name]; ok {
+		return v, nil
+	}
+	if v, ok := h[textproto.CanonicalMIMEHeaderKey(name)]; ok {
+		return v, nil
+	}
+	return nil, nil
+}
+
+func lookupQuery(p ...any) (any, error) {
+	if v, ok := p[0].(*Scope).Query[p[1].(string)]; ok {
+		return v, nil
+	}
+	return nil, nil
+}
 
 func init() {
 	for i := range functions {

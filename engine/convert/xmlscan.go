@@ -1,0 +1,616 @@
+package convert
+
+import (
+	"bytes"
+	"strconv"
+	"unicode/utf8"
+)
+
+// This file holds the XML scanner used by XMLToJSON. It is hand-written
+// because encoding/xml allocates for every token and runs at about a tenth
+// of the speed. It checks well-formedness as XML 1.0 defines it, for
+// documents without a document type declaration: matching tags, unique
+// attributes, one root element, valid characters and UTF-8, and the
+// predefined entities and character references only. Names are checked
+// with the same tables as names written by JSONToXML.
+
+// scanner reads one XML document and reports its content to the builder.
+type scanner struct {
+	src []byte
+	pos int
+	b   *x2j
+	buf []byte // decoded references and normalised line ends
+	att    [][]byte            // attribute names of the current start tag
+	attSet map[string]struct{} // the same, for tags with many attributes
+}
+
+// parse parses src and builds c's tree.
+func (c *x2j) parse(src []byte) error {
+	s := scanner{src: src, b: c}
+	if err := s.document(); err != nil {
+		err.Line = 1 + bytes.Count(src[:min(int(err.Offset), len(src))], []byte{'\n'})
+		return err
+	}
+	return nil
+}
+
+func (s *scanner) errorf(msg string) *SyntaxError {
+	return &SyntaxError{Format: "xml", Msg: msg, Offset: int64(s.pos)}
+}
+
+func (s *scanner) at(err *SyntaxError, pos int) *SyntaxError {
+	err.Offset = int64(pos)
+	return err
+}
+
+func (s *scanner) unexpected(what string) *SyntaxError {
+	if s.pos >= len(s.src) {
+		return s.errorf("unexpected EOF, expected " + what)
+	}
+	r, _ := utf8.DecodeRune(s.src[s.pos:])
+	return s.errorf("invalid character " + strconv.QuoteRune(r) + ", expected " + what)
+}
+
+func (s *scanner) document() *SyntaxError {
+	if bytes.HasPrefix(s.src, []byte("\xEF\xBB\xBF")) {
+		s.pos = 3
+	}
+	if bytes.HasPrefix(s.src[s.pos:], []byte("<?xml")) && s.pos+5 < len(s.src) && isSpaceByte(s.src[s.pos+5]) {
+		if err := s.declaration(); err != nil {
+			return err
+		}
+	}
+	src := s.src
+	for s.pos < len(src) {
+		if src[s.pos] != '<' {
+			if err := s.text(); err != nil {
+				return err
+			}
+			continue
+		}
+		start := s.pos
+		if s.pos+1 >= len(src) {
+			s.pos++
+			return s.unexpected("markup after <")
+		}
+		var err *SyntaxError
+		switch src[s.pos+1] {
+		case '/':
+			err = s.endTag()
+		case '?':
+			err = s.procInst()
+		case '!':
+			switch rest := src[s.pos+2:]; {
+			case bytes.HasPrefix(rest, []byte("--")):
+				err = s.comment()
+			case bytes.HasPrefix(rest, []byte("[CDATA[")):
+				err = s.cdata()
+			case bytes.HasPrefix(rest, []byte("DOCTYPE")):
+				return s.errorf(ErrDoctype.Error()).wrap(ErrDoctype)
+			default:
+				end := min(len(src), s.pos+16)
+				return s.errorf("unsupported markup " + strconv.Quote(string(src[s.pos:end])))
+			}
+		default:
+			err = s.startTag()
+		}
+		if err != nil {
+			if err.Offset == 0 {
+				err.Offset = int64(start)
+			}
+			return err
+		}
+	}
+	if err := s.b.endDocument(); err != nil {
+		return s.at(err, len(src))
+	}
+	return nil
+}
+
+func (e *SyntaxError) wrap(err error) *SyntaxError {
+	e.Err = err
+	return e
+}
+
+// declaration checks the XML declaration at s.pos: version 1.0, if given,
+// and encoding UTF-8, if given.
+func (s *scanner) declaration() *SyntaxError {
+	end := bytes.Index(s.src[s.pos:], []byte("?>"))
+	if end < 0 {
+		return s.errorf("unterminated XML declaration")
+	}
+	decl := s.src[s.pos+5 : s.pos+end]
+	if v, ok := pseudoAttr(decl, "version"); ok && string(v) != "1.0" {
+		return s.errorf("unsupported XML version " + strconv.Quote(string(v)) + "; only 1.0 is supported")
+	}
+	if v, ok := pseudoAttr(decl, "encoding"); ok && !bytes.EqualFold(v, []byte("utf-8")) {
+		return s.errorf("unsupported encoding " + strconv.Quote(string(v)) + "; only UTF-8 is supported")
+	}
+	if !utf8.Valid(decl) {
+		return s.errorf("invalid UTF-8")
+	}
+	s.pos += end + 2
+	return nil
+}
+
+// pseudoAttr returns the value of name="value" or name='value' in decl.
+func pseudoAttr(decl []byte, name string) ([]byte, bool) {
+	i := bytes.Index(decl, []byte(name))
+	if i < 0 {
+		return nil, false
+	}
+	rest := bytes.TrimLeft(decl[i+len(name):], " \t\r\n")
+	if len(rest) == 0 || rest[0] != '=' {
+		return nil, false
+	}
+	rest = bytes.TrimLeft(rest[1:], " \t\r\n")
+	if len(rest) == 0 || rest[0] != '"' && rest[0] != '\'' {
+		return nil, false
+	}
+	end := bytes.IndexByte(rest[1:], rest[0])
+	if end < 0 {
+		return nil, false
+	}
+	return rest[1 : 1+end], true
+}
+
+func isSpaceByte(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r'
+}
+
+func (s *scanner) skipSpace() {
+	for s.pos < len(s.src) && isSpaceByte(s.src[s.pos]) {
+		s.pos++
+	}
+}
+
+// name scans an XML name at s.pos. At most one colon is allowed.
+func (s *scanner) name() ([]byte, *SyntaxError) {
+	src, start := s.src, s.pos
+	i, colons := start, 0
+	for i < len(src) {
+		c := src[i]
+		cl, n := nameClass(0), 1
+		switch {
+		case c == ':':
+			cl = nameStart
+			colons++
+		case c == '_':
+			cl = nameStart
+		case c < utf8.RuneSelf:
+			cl = nameClass(asciiName[c])
+		default:
+			var r rune
+			r, n = utf8.DecodeRune(src[i:])
+			if r != utf8.RuneError || n > 1 {
+				cl = classOf(r)
+			}
+		}
+		if cl == 0 || cl == nameChar && i == start {
+			break
+		}
+		i += n
+	}
+	if i == start {
+		return nil, s.unexpected("name")
+	}
+	s.pos = i
+	if colons > 1 {
+		return nil, s.at(s.errorf("invalid name "+strconv.Quote(string(src[start:i]))+": more than one colon"), start)
+	}
+	return src[start:i], nil
+}
+
+func (s *scanner) startTag() *SyntaxError {
+	s.pos++ // '<'
+	name, err := s.name()
+	if err != nil {
+		return err
+	}
+	if err := s.b.startElement(name); err != nil {
+		return err
+	}
+	s.att = s.att[:0]
+	s.attSet = nil
+	for {
+		hadSpace := s.pos < len(s.src) && isSpaceByte(s.src[s.pos])
+		s.skipSpace()
+		if s.pos >= len(s.src) {
+			return s.unexpected("'>'")
+		}
+		switch s.src[s.pos] {
+		case '>':
+			s.pos++
+			return nil
+		case '/':
+			if s.pos+1 < len(s.src) && s.src[s.pos+1] == '>' {
+				s.pos += 2
+				return s.b.endElement(name)
+			}
+			s.pos++
+			return s.unexpected("'>' after '/'")
+		}
+		if !hadSpace {
+			return s.unexpected("whitespace, '>' or '/>'")
+		}
+		at := s.pos
+		aname, err := s.name()
+		if err != nil {
+			return err
+		}
+		if s.duplicate(aname) {
+			return s.at(s.errorf("duplicate attribute "+string(aname)), at)
+		}
+		s.skipSpace()
+		if s.pos >= len(s.src) || s.src[s.pos] != '=' {
+			return s.unexpected("'=' after attribute name")
+		}
+		s.pos++
+		s.skipSpace()
+		if s.pos >= len(s.src) || s.src[s.pos] != '"' && s.src[s.pos] != '\'' {
+			return s.unexpected("quoted attribute value")
+		}
+		lo := len(s.b.text)
+		if err := s.attrValue(); err != nil {
+			return err
+		}
+		s.b.attribute(aname, lo)
+	}
+}
+
+// duplicate reports whether name was already seen in the current start
+// tag, and records it.
+func (s *scanner) duplicate(name []byte) bool {
+	if s.attSet != nil {
+		if _, ok := s.attSet[string(name)]; ok {
+			return true
+		}
+		s.attSet[string(name)] = struct{}{}
+		return false
+	}
+	for _, a := range s.att {
+		if bytes.Equal(a, name) {
+			return true
+		}
+	}
+	s.att = append(s.att, name)
+	if len(s.att) > 16 {
+		s.attSet = make(map[string]struct{})
+		for _, a := range s.att {
+			s.attSet[string(a)] = struct{}{}
+		}
+	}
+	return false
+}
+
+// attrValue appends the value of the quoted attribute at s.pos to s.b.text,
+// normalised as XML requires: references replaced and each literal
+// whitespace character (after line-end normalisation) replaced by a space.
+func (s *scanner) attrValue() *SyntaxError {
+	out, err := s.appendAttrValue(s.b.text)
+	s.b.text = out
+	return err
+}
+
+func (s *scanner) appendAttrValue(out []byte) ([]byte, *SyntaxError) {
+	src := s.src
+	quote := src[s.pos]
+	i := s.pos + 1
+	for {
+		start := i
+		for i < len(src) {
+			if c := src[i]; attrPlain[c] {
+				i++
+			} else if c >= utf8.RuneSelf {
+				n, err := s.char(i)
+				if err != nil {
+					return out, err
+				}
+				i += n
+			} else {
+				break
+			}
+		}
+		out = append(out, src[start:i]...)
+		if i >= len(src) {
+			s.pos = i
+			return out, s.unexpected("end of attribute value")
+		}
+		switch c := src[i]; c {
+		case quote:
+			s.pos = i + 1
+			return out, nil
+		case '"', '\'':
+			out = append(out, c)
+			i++
+		case '&':
+			s.pos = i
+			r, err := s.reference()
+			if err != nil {
+				return out, err
+			}
+			out = utf8.AppendRune(out, r)
+			i = s.pos
+		case '\r':
+			out = append(out, ' ')
+			i++
+			if i < len(src) && src[i] == '\n' {
+				i++
+			}
+		case '\t', '\n':
+			out = append(out, ' ')
+			i++
+		case '<':
+			s.pos = i
+			return out, s.errorf("'<' in attribute value")
+		default:
+			s.pos = i
+			return out, s.errorf("illegal character code " + strconv.QuoteRune(rune(c)))
+		}
+	}
+}
+
+// char checks the non-ASCII character at src[i] and returns its length.
+func (s *scanner) char(i int) (int, *SyntaxError) {
+	r, n := utf8.DecodeRune(s.src[i:])
+	if r == utf8.RuneError && n == 1 {
+		s.pos = i
+		return 0, s.errorf("invalid UTF-8")
+	}
+	if r == 0xFFFE || r == 0xFFFF {
+		s.pos = i
+		return 0, s.errorf("illegal character code " + strconv.QuoteRune(r))
+	}
+	return n, nil
+}
+
+// attrPlain and textPlain mark the ASCII bytes copied unchanged from
+// attribute values and character data.
+var attrPlain, textPlain = func() (a, t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		a[c], t[c] = true, true
+	}
+	a['<'], a['&'], a['"'], a['\''] = false, false, false, false
+	t['<'], t['&'], t[']'] = false, false, false
+	t['\t'], t['\n'] = true, true
+	return a, t
+}()
+
+// reference decodes the entity or character reference at s.pos.
+func (s *scanner) reference() (rune, *SyntaxError) {
+	src, start := s.src, s.pos
+	end := bytes.IndexByte(src[start:min(len(src), start+40)], ';')
+	if end < 0 {
+		return 0, s.errorf("invalid character entity (no semicolon)")
+	}
+	ref := src[start+1 : start+end]
+	s.pos = start + end + 1
+	switch string(ref) {
+	case "lt":
+		return '<', nil
+	case "gt":
+		return '>', nil
+	case "amp":
+		return '&', nil
+	case "apos":
+		return '\'', nil
+	case "quot":
+		return '"', nil
+	}
+	if len(ref) >= 2 && ref[0] == '#' {
+		digits, base := ref[1:], rune(10)
+		if digits[0] == 'x' {
+			digits, base = digits[1:], 16
+		}
+		r := rune(0)
+		for _, c := range digits {
+			d := rune(16)
+			switch {
+			case '0' <= c && c <= '9':
+				d = rune(c - '0')
+			case base == 16 && 'a' <= c && c <= 'f':
+				d = rune(c-'a') + 10
+			case base == 16 && 'A' <= c && c <= 'F':
+				d = rune(c-'A') + 10
+			}
+			if d >= base || r > utf8.MaxRune {
+				r = -1
+				break
+			}
+			r = r*base + d
+		}
+		if len(digits) > 0 && isXMLChar(r) {
+			return r, nil
+		}
+	} else if len(ref) == 0 || ref[0] != '#' {
+		s.pos = start
+		return 0, s.errorf("invalid character entity &" + string(ref) + "; (only the predefined entities are allowed)")
+	}
+	s.pos = start
+	return 0, s.errorf("invalid character entity &" + string(ref) + ";")
+}
+
+// text scans character data at s.pos up to the next '<'.
+func (s *scanner) text() *SyntaxError {
+	src := s.src
+	i := s.pos
+	for {
+		start := i
+		for i < len(src) {
+			if c := src[i]; textPlain[c] {
+				i++
+			} else if c >= utf8.RuneSelf {
+				n, err := s.char(i)
+				if err != nil {
+					return err
+				}
+				i += n
+			} else {
+				break
+			}
+		}
+		if i > start {
+			if err := s.b.charData(src[start:i]); err != nil {
+				return s.at(err, start)
+			}
+		}
+		if i >= len(src) {
+			s.pos = i
+			return nil
+		}
+		at := i
+		switch c := src[i]; c {
+		case '<':
+			s.pos = i
+			return nil
+		case '&':
+			s.pos = i
+			r, err := s.reference()
+			if err != nil {
+				return err
+			}
+			s.buf = utf8.AppendRune(s.buf[:0], r)
+			i = s.pos
+		case '\r':
+			s.buf = append(s.buf[:0], '\n')
+			i++
+			if i < len(src) && src[i] == '\n' {
+				i++
+			}
+		case ']':
+			if bytes.HasPrefix(src[i:], []byte("]]>")) {
+				s.pos = i
+				return s.errorf("unescaped ]]> not in CDATA section")
+			}
+			s.buf = append(s.buf[:0], ']')
+			i++
+		default:
+			s.pos = i
+			return s.errorf("illegal character code " + strconv.QuoteRune(rune(c)))
+		}
+		if err := s.b.charData(s.buf); err != nil {
+			return s.at(err, at)
+		}
+	}
+}
+
+// checkChars checks that src[lo:hi] holds only XML characters, and
+// returns the offset of the first that is not, or -1.
+func (s *scanner) checkChars(lo, hi int) *SyntaxError {
+	src := s.src
+	for i := lo; i < hi; {
+		c := src[i]
+		if c < utf8.RuneSelf {
+			if c < 0x20 && c != '\t' && c != '\n' && c != '\r' {
+				s.pos = i
+				return s.errorf("illegal character code " + strconv.QuoteRune(rune(c)))
+			}
+			i++
+			continue
+		}
+		n, err := s.char(i)
+		if err != nil {
+			return err
+		}
+		i += n
+	}
+	return nil
+}
+
+// cdata scans a CDATA section at s.pos.
+func (s *scanner) cdata() *SyntaxError {
+	lo := s.pos + len("<![CDATA[")
+	end := bytes.Index(s.src[lo:], []byte("]]>"))
+	if end < 0 {
+		s.pos = len(s.src)
+		return s.unexpected("]]> to end CDATA section")
+	}
+	hi := lo + end
+	if err := s.checkChars(lo, hi); err != nil {
+		return err
+	}
+	s.pos = hi + 3
+	data := s.src[lo:hi]
+	if len(s.b.open) == 0 {
+		return s.at(s.errorf("CDATA section outside the root element"), lo)
+	}
+	for len(data) > 0 {
+		i := bytes.IndexByte(data, '\r')
+		if i < 0 {
+			return s.b.charData(data)
+		}
+		if err := s.b.charData(data[:i]); err != nil {
+			return err
+		}
+		s.buf = append(s.buf[:0], '\n')
+		if err := s.b.charData(s.buf); err != nil {
+			return err
+		}
+		data = data[i+1:]
+		if len(data) > 0 && data[0] == '\n' {
+			data = data[1:]
+		}
+	}
+	return nil
+}
+
+// comment skips a comment at s.pos.
+func (s *scanner) comment() *SyntaxError {
+	lo := s.pos + len("<!--")
+	end := bytes.Index(s.src[lo:], []byte("--"))
+	if end < 0 {
+		s.pos = len(s.src)
+		return s.unexpected("--> to end comment")
+	}
+	hi := lo + end
+	if hi+2 >= len(s.src) || s.src[hi+2] != '>' {
+		s.pos = hi
+		return s.errorf(`"--" not allowed in comments`)
+	}
+	if err := s.checkChars(lo, hi); err != nil {
+		return err
+	}
+	s.pos = hi + 3
+	return nil
+}
+
+// procInst skips a processing instruction at s.pos.
+func (s *scanner) procInst() *SyntaxError {
+	s.pos += 2
+	at := s.pos
+	target, err := s.name()
+	if err != nil {
+		return err
+	}
+	if bytes.EqualFold(target, []byte("xml")) {
+		return s.at(s.errorf("XML declaration not at the start of the document"), at)
+	}
+	if s.pos < len(s.src) && !isSpaceByte(s.src[s.pos]) && s.src[s.pos] != '?' {
+		return s.unexpected("whitespace or ?> after processing instruction target")
+	}
+	end := bytes.Index(s.src[s.pos:], []byte("?>"))
+	if end < 0 {
+		s.pos = len(s.src)
+		return s.unexpected("?> to end processing instruction")
+	}
+	hi := s.pos + end
+	if err := s.checkChars(s.pos, hi); err != nil {
+		return err
+	}
+	s.pos = hi + 2
+	return nil
+}
+
+func (s *scanner) endTag() *SyntaxError {
+	s.pos += 2
+	name, err := s.name()
+	if err != nil {
+		return err
+	}
+	s.skipSpace()
+	if s.pos >= len(s.src) || s.src[s.pos] != '>' {
+		return s.unexpected("'>' to end end tag")
+	}
+	s.pos++
+	return s.b.endElement(name)
+}

@@ -1,0 +1,150 @@
+package engine_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/stride-engine/stride/engine"
+)
+
+func serve(t *testing.T, files ...string) (*httptest.Server, *engine.Runtime) {
+	t.Helper()
+	rt := engine.NewRuntime(nil)
+	rt.Swap(load(t, files...))
+	srv := httptest.NewServer(rt)
+	t.Cleanup(srv.Close)
+	return srv, rt
+}
+
+func do(t *testing.T, method, url, body string, hdr ...string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return resp, string(data)
+}
+
+const userFlow = `
+flow: users
+trigger:
+  http: {path: '/users/{id}', methods: [GET, PUT], max_body: 16B}
+steps:
+  - respond:
+      status: 200
+      headers: {X-User: '${request.params.id}'}
+      body: '${request.method} ${request.params.id} ${query.verbose ?? "-"} ${header["x-client"] ?? "-"}'
+`
+
+func TestHTTPTriggerRoutesAndScopes(t *testing.T) {
+	srv, _ := serve(t, "u.yaml", userFlow)
+	resp, body := do(t, "GET", srv.URL+"/users/42?verbose=yes", "", "X-Client", "c1")
+	if resp.StatusCode != 200 || body != "GET 42 yes c1" || resp.Header.Get("X-User") != "42" {
+		t.Fatalf("%d %q %v", resp.StatusCode, body, resp.Header)
+	}
+	if resp.Header.Get("X-Stride-Message-Id") == "" {
+		t.Error("every reply carries its message id")
+	}
+}
+
+func TestHTTPTriggerErrorAnswers(t *testing.T) {
+	srv, _ := serve(t, "u.yaml", userFlow, "f.yaml", `
+flow: failing
+trigger: {http: {path: /fail}}
+secrets: [CLIENT_SECRET]
+steps:
+  - fail: 'upstream said no to ${secret.CLIENT_SECRET}'
+`, "g.yaml", `
+flow: bad-request
+trigger: {http: {path: /reject}}
+steps:
+  - fail: {message: missing field, status: 422}
+`)
+	resp, _ := do(t, "POST", srv.URL+"/users/1", "")
+	if resp.StatusCode != 405 || resp.Header.Get("Allow") != "GET, HEAD, PUT" {
+		t.Errorf("wrong method: %d Allow=%q", resp.StatusCode, resp.Header.Get("Allow"))
+	}
+	resp, _ = do(t, "GET", srv.URL+"/nowhere", "")
+	if resp.StatusCode != 404 {
+		t.Errorf("unknown path: %d", resp.StatusCode)
+	}
+	resp, body := do(t, "PUT", srv.URL+"/users/1", strings.Repeat("x", 17))
+	if resp.StatusCode != 413 || !strings.Contains(body, "larger than 16 bytes") {
+		t.Errorf("oversized body: %d %s", resp.StatusCode, body)
+	}
+	resp, body = do(t, "PUT", srv.URL+"/users/1", strings.Repeat("x", 16))
+	if resp.StatusCode != 200 {
+		t.Errorf("body at the limit: %d %s", resp.StatusCode, body)
+	}
+	resp, body = do(t, "POST", srv.URL+"/fail", "")
+	var e struct {
+		Error     string `json:"error"`
+		MessageID string `json:"message_id"`
+	}
+	_ = json.Unmarshal([]byte(body), &e)
+	if resp.StatusCode != 500 || e.MessageID == "" || e.MessageID != resp.Header.Get("X-Stride-Message-Id") {
+		t.Errorf("failed flow: %d %s", resp.StatusCode, body)
+	}
+	if strings.Contains(body, "upstream") || strings.Contains(body, testVars["CLIENT_SECRET"]) {
+		t.Errorf("error details (and secrets) belong in the log, not the answer: %s", body)
+	}
+	resp, _ = do(t, "POST", srv.URL+"/reject", "")
+	if resp.StatusCode != 422 {
+		t.Errorf("fail with a status answers it: %d", resp.StatusCode)
+	}
+}
+
+func TestHTTPReplyIsTheMessageWhenNoRespond(t *testing.T) {
+	srv, _ := serve(t, "e.yaml", `
+flow: echo
+trigger: {http: {path: /echo}}
+steps:
+  - set: {body: '${ {"got": json.n + 1} }'}
+`)
+	resp, body := do(t, "POST", srv.URL+"/echo", `{"n":1}`, "Content-Type", "application/json")
+	if resp.StatusCode != 200 || body != `{"got":2}` || resp.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("%d %q %q", resp.StatusCode, body, resp.Header.Get("Content-Type"))
+	}
+}
+
+func TestSwapChangesRoutesAtomically(t *testing.T) {
+	srv, rt := serve(t, "a.yaml", "flow: a\ntrigger: {http: {path: /v, methods: [GET]}}\nsteps: [{respond: {body: one}}]\n")
+	if _, body := do(t, "GET", srv.URL+"/v", ""); body != "one" {
+		t.Fatalf("got %q", body)
+	}
+	rt.Swap(load(t, "a.yaml", "flow: a\ntrigger: {http: {path: /w, methods: [GET]}}\nsteps: [{respond: {body: two}}]\n"))
+	if resp, _ := do(t, "GET", srv.URL+"/v", ""); resp.StatusCode != 404 {
+		t.Errorf("old route still served: %d", resp.StatusCode)
+	}
+	if _, body := do(t, "GET", srv.URL+"/w", ""); body != "two" {
+		t.Errorf("new route: %q", body)
+	}
+}
+
+func TestDisabledFlowsAreNotServed(t *testing.T) {
+	set, err := loadErr("a.yaml", "flow: a\nenv: [MISSING_VAR]\ntrigger: {http: {path: /a}}\nsteps: [{respond: {body: x}}]\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	set.Bind(func(string) (string, bool) { return "", false })
+	rt := engine.NewRuntime(nil)
+	rt.Swap(set)
+	srv := httptest.NewServer(rt)
+	defer srv.Close()
+	if resp, _ := do(t, "POST", srv.URL+"/a", ""); resp.StatusCode != 404 {
+		t.Errorf("disabled flow answered %d", resp.StatusCode)
+	}
+}
