@@ -30,9 +30,9 @@ func TestTemplates(t *testing.T) {
 		want any
 	}{
 		{"plain text", "plain text"},
-		{"${1 + 2}", 3},                     // a lone ${...} keeps its type
-		{"n=${1 + 2}", "n=3"},               // interpolation renders text
-		{"${json.user.steps}", 15720.0},     // JSON numbers are float64
+		{"${1 + 2}", 3},                 // a lone ${...} keeps its type
+		{"n=${1 + 2}", "n=3"},           // interpolation renders text
+		{"${json.user.steps}", 15720.0}, // JSON numbers are float64
 		{"${json.user.steps} steps", "15720 steps"},
 		{"${json.n * 2}", 5.0},
 		{"${json.user.tags}", []any{"a", "b"}},
