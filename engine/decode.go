@@ -348,7 +348,7 @@ func (c *Condition) Eval(x *Exchange) (bool, error) {
 	}
 	b, ok := v.(bool)
 	if !ok {
-		return false, fmt.Errorf("condition %s gave %s, not true or false", c.src, describe(v))
+		return false, fmt.Errorf("condition %s gave %s, not true or false (write %s == nil to test for a missing value)", c.src, describe(v), c.src)
 	}
 	return b, nil
 }

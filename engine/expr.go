@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -159,9 +160,6 @@ func compileExpr(src string, ctx exprContext, asBool bool) (*program, []exprIssu
 	opts := make([]expr.Option, 0, len(functionOptions)+4)
 	opts = append(opts, expr.Env(&Scope{}), expr.Patch(checker))
 	opts = append(opts, functionOptions...)
-	if asBool {
-		opts = append(opts, expr.AsBool())
-	}
 	prog, err := expr.Compile(src, opts...)
 	if len(checker.errs) > 0 {
 		return nil, checker.errs
@@ -172,6 +170,14 @@ func compileExpr(src string, ctx exprContext, asBool bool) (*program, []exprIssu
 			return nil, []exprIssue{{fe.From, fe.Message}}
 		}
 		return nil, []exprIssue{{0, err.Error()}}
+	}
+	if asBool {
+		// Not expr.AsBool: it turns nil into false, and a missing value
+		// must never pass silently. A type known at load must be bool;
+		// an unknown one (property.x) is checked when it runs.
+		if t := prog.Node().Type(); t != nil && t.Kind() != reflect.Interface && t.Kind() != reflect.Bool {
+			return nil, []exprIssue{{0, fmt.Sprintf("a condition must be true or false, but this gives %s", t)}}
+		}
 	}
 	return &program{prog: prog, src: src, usesJSON: checker.usesJSON}, nil
 }

@@ -12,7 +12,7 @@ import (
 type respondConfig struct {
 	Status      *engine.Template   `yaml:"status" default:"200" doc:"The HTTP status, 100 to 599."`
 	Body        *engine.Template   `yaml:"body" doc:"The reply body; default: the current message body."`
-	ContentType string             `yaml:"content_type" doc:"The reply's content type; default: the body's."`
+	ContentType string             `yaml:"content_type" doc:"The reply's content type; default: the message's when body is not given, application/json for a structured body, else text/plain."`
 	Headers     engine.TemplateMap `yaml:"headers" doc:"Headers of the reply."`
 }
 
@@ -54,11 +54,10 @@ func (s *respondStep) Run(_ context.Context, x *engine.Exchange) error {
 			return err
 		}
 		r.Body = data
-		if ct != "" {
-			r.ContentType = ct
-		} else if _, ok := v.(string); ok && r.ContentType == "" {
-			r.ContentType = "text/plain; charset=utf-8"
+		if ct == "" {
+			ct = "text/plain; charset=utf-8"
 		}
+		r.ContentType = ct
 	}
 	if s.c.ContentType != "" {
 		r.ContentType = s.c.ContentType
