@@ -78,6 +78,7 @@ func TestJSONToXML(t *testing.T) {
 		// Attributes and #text.
 		{"attributes", `{"e":{"@id":"1","@n":2,"@b":true,"@z":null,"x":"y"}}`, JSONToXMLOptions{}, `<e id="1" n="2" b="true" z=""><x>y</x></e>`},
 		{"attribute only", `{"e":{"@id":"1"}}`, JSONToXMLOptions{}, `<e id="1"/>`},
+		{"early and late attributes", `{"e":{"@a":"1","x":2,"@b":"3"}}`, JSONToXMLOptions{}, `<e a="1" b="3"><x>2</x></e>`},
 		{"late attribute", `{"e":{"x":{"y":1},"@id":"1","z":2,"@k":"v"}}`, JSONToXMLOptions{}, `<e id="1" k="v"><x><y>1</y></x><z>2</z></e>`},
 		{"nested late attributes", `{"e":{"x":{"y":1,"@a":"1"},"@b":"2"}}`, JSONToXMLOptions{}, `<e b="2"><x a="1"><y>1</y></x></e>`},
 		{"attribute escapes", `{"e":{"@a":"<\"&'>\t\n\r"}}`, JSONToXMLOptions{}, `<e a="&lt;&quot;&amp;'&gt;&#x9;&#xA;&#xD;"/>`},
@@ -171,6 +172,14 @@ func TestXMLToJSON(t *testing.T) {
 		{"colliding keys grouped", `<r _x0040_a="0" a="1"><_x0040_a>2</_x0040_a><_x0023_text>3</_x0023_text>t</r>`, XMLToJSONOptions{},
 			`{"r":{"@@a":"0","@a":["1","2"],"#text":["3","t"]}}`},
 		{"bom", "\uFEFF<a>1</a>", XMLToJSONOptions{}, `{"a":"1"}`},
+		{"attribute whitespace normalised", "<a b=\"x\ty\r\nz\n&#xA;&#x9;&#xD;\"/>", XMLToJSONOptions{}, `{"a":{"@b":"x y z \n\t\r"}}`},
+		{"quotes in attributes", `<a b='"' c="'"/>`, XMLToJSONOptions{}, `{"a":{"@b":"\"","@c":"'"}}`},
+		{"pi with empty data", `<a><?pi?>x</a>`, XMLToJSONOptions{}, `{"a":"x"}`},
+		{"comment with dash", `<a><!-- - -->x</a>`, XMLToJSONOptions{}, `{"a":"x"}`},
+		{"end tag with space", "<a>x</a \n>", XMLToJSONOptions{}, `{"a":"x"}`},
+		{"char refs with zeros", `<a>&#x0041;&#0066;</a>`, XMLToJSONOptions{}, `{"a":"AB"}`},
+		{"stray ] in text", `<a>]]</a>`, XMLToJSONOptions{}, `{"a":"]]"}`},
+		{"cdata line ends", "<a><![CDATA[x\r\ny\rz]]></a>", XMLToJSONOptions{}, `{"a":"x\ny\nz"}`},
 
 		// Typed.
 		{"typed values", `<r><i>12</i><f>-1.5</f><e>1E+2</e><t>true</t><F>false</F><z>0</z><nz>-0</nz></r>`, XMLToJSONOptions{Typed: true},
@@ -365,6 +374,19 @@ func TestErrors(t *testing.T) {
 		{"cdata end in text", `<a>]]></a>`, nil, "]]>"},
 		{"bad reference", `<a>&#0;</a>`, nil, "character"},
 		{"bad markup", `<a><!ELEMENT a ANY></a>`, nil, "<!ELEMENT"},
+		{"attributes without space", `<a x="1"y="2"/>`, nil, "whitespace"},
+		{"pi without space", `<a><?pi-x?></a><?target"x"?>`, nil, "processing instruction"},
+		{"declaration not at start", ` <?xml version="1.0"?><a/>`, nil, "declaration"},
+		{"xml 1.1", `<?xml version="1.1"?><a/>`, nil, "version"},
+		{"two colons", `<a:b:c/>`, nil, "colon"},
+		{"unterminated comment", `<a><!-- x </a>`, nil, "-->"},
+		{"comment ending in ---", `<a><!-- x ---></a>`, nil, "--"},
+		{"unterminated cdata", `<a><![CDATA[ x </a>`, nil, "]]>"},
+		{"cdata outside root", `<a/><![CDATA[x]]>`, nil, "outside"},
+		{"lone ampersand", `<a>&</a>`, nil, "entity"},
+		{"ref out of range", `<a>&#x110000;</a>`, nil, "entity"},
+		{"ref surrogate", `<a>&#xD800;</a>`, nil, "entity"},
+		{"U+FFFE", "<a>￾</a>", nil, "character"},
 	}
 	for _, tt := range xmlTests {
 		var b bytes.Buffer

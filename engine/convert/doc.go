@@ -97,10 +97,14 @@
 // Attribute and element names are used as written, including any
 // namespace prefix ("ns:elem"), and namespace declarations are ordinary
 // attributes ("@xmlns", "@xmlns:ns"); names are decoded as described
-// above.
+// above. Should two members get the same key (the attribute a and the
+// element _x0040_a are both "@a"), their values are merged into one array
+// in document order, so no key is repeated.
 //
 // Text is the concatenation of character data, CDATA sections, and
-// references. In an element that has child elements, runs of text that
+// references, with line ends normalised to "\n" as XML requires; in
+// attribute values each literal tab or line end also becomes a space
+// (write &#x9; or &#xA; to keep one, as JSONToXML does). In an element that has child elements, runs of text that
 // consist only of whitespace are ignored, and the other runs are joined
 // into one "#text" member placed where the first of them occurs. In an
 // element without child elements, text is kept exactly, whitespace
@@ -118,13 +122,17 @@
 //
 // # Limits and errors
 //
-// XMLToJSON accepts UTF-8 well-formed XML 1.0 without a document type
-// declaration. A document containing <!DOCTYPE is rejected with an error
+// XMLToJSON accepts well-formed XML 1.0 in UTF-8 (an XML declaration, if
+// present, must be at the very start and may only declare version 1.0 and
+// encoding UTF-8; a byte order mark is skipped) without a document type
+// declaration. Names must use the characters described under Names. A document containing <!DOCTYPE is rejected with an error
 // wrapping ErrDoctype, so no entity is ever declared, read, or expanded;
 // only the five predefined entities (&lt; &gt; &amp; &apos; &quot;) and
 // character references are accepted. Input of either kind nested more
 // than MaxDepth levels deep is rejected with an error wrapping
-// ErrTooDeep. Malformed input is reported as a *SyntaxError giving the
+// ErrTooDeep. (An XML document can be one level deeper than the JSON it
+// was made from, as scalars become elements, so JSON nested exactly
+// MaxDepth deep may not convert back.) Malformed input is reported as a *SyntaxError giving the
 // byte offset (and, for XML, the line) where it was detected. Neither
 // function panics, and on error neither writes to its destination.
 package convert

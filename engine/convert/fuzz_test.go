@@ -73,7 +73,8 @@ func FuzzJSONToXML(f *testing.F) {
 }
 
 // FuzzXMLToJSON checks that XMLToJSON never panics, writes valid JSON, and
-// accepts only documents that encoding/xml also finds well-formed.
+// accepts only documents that encoding/xml also finds well-formed, with the
+// same result as the encoding/xml based reference (see oracle_test.go).
 func FuzzXMLToJSON(f *testing.F) {
 	addGoldenSeeds(f, "testdata/golden/xml2json/*.xml")
 	addGoldenSeeds(f, "testdata/golden/json2xml/*.xml")
@@ -103,5 +104,6 @@ func FuzzXMLToJSON(f *testing.F) {
 		if err := wellFormed(bytes.TrimPrefix(src, []byte("\uFEFF"))); err != nil {
 			t.Fatalf("accepted XML that encoding/xml rejects: %v", err)
 		}
+		checkAgainstStd(t, src, XMLToJSONOptions{Typed: true, ArrayPaths: []string{"a", "/a/b"}})
 	})
 }

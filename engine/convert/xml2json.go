@@ -47,6 +47,10 @@ func XMLToJSON(dst *bytes.Buffer, src []byte, opt XMLToJSONOptions) error {
 			c.names[p] = true
 		}
 	}
+	// Each element has a start tag and, unless empty, an end tag.
+	tags := bytes.Count(src, []byte{'<'})
+	c.nodes = make([]node, 0, tags/2+1)
+	c.text = make([]byte, 0, len(src)/2)
 	if err := c.parse(src); err != nil {
 		return err
 	}

@@ -7,19 +7,20 @@ import (
 )
 
 // This file holds the XML scanner used by XMLToJSON. It is hand-written
-// because encoding/xml allocates for every token and runs at about a tenth
-// of the speed. It checks well-formedness as XML 1.0 defines it, for
-// documents without a document type declaration: matching tags, unique
-// attributes, one root element, valid characters and UTF-8, and the
-// predefined entities and character references only. Names are checked
-// with the same tables as names written by JSONToXML.
+// because encoding/xml allocates for every token and was about seven times
+// slower here (20 against 150 MB/s). It checks well-formedness as XML 1.0
+// defines it for documents without a document type declaration: matching
+// tags, unique attributes, one root element, valid characters and UTF-8,
+// and only the predefined entities and character references. Names are
+// checked with the same tables as names written by JSONToXML.
+// oracle_test.go compares it with encoding/xml.
 
 // scanner reads one XML document and reports its content to the builder.
 type scanner struct {
-	src []byte
-	pos int
-	b   *x2j
-	buf []byte // decoded references and normalised line ends
+	src    []byte
+	pos    int
+	b      *x2j
+	buf    []byte              // decoded references and normalised line ends
 	att    [][]byte            // attribute names of the current start tag
 	attSet map[string]struct{} // the same, for tags with many attributes
 }
@@ -494,8 +495,7 @@ func (s *scanner) text() *SyntaxError {
 	}
 }
 
-// checkChars checks that src[lo:hi] holds only XML characters, and
-// returns the offset of the first that is not, or -1.
+// checkChars checks that src[lo:hi] holds only XML characters.
 func (s *scanner) checkChars(lo, hi int) *SyntaxError {
 	src := s.src
 	for i := lo; i < hi; {
