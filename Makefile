@@ -3,7 +3,7 @@ GO       ?= go
 BIN      := bin/stride
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
-STATICCHECK_VERSION := 2025.1.1
+STATICCHECK_VERSION := v0.8.2
 
 .PHONY: build test vet lint fmt schema bench demo clean
 

@@ -38,6 +38,15 @@ type stepNode struct {
 // Len returns the number of steps.
 func (s Steps) Len() int { return len(s.list) }
 
+// Kinds returns the kind of each step, in order.
+func (s Steps) Kinds() []string {
+	out := make([]string, len(s.list))
+	for i, n := range s.list {
+		out[i] = n.kind
+	}
+	return out
+}
+
 // index returns the position of the step named name, or -1.
 func (s Steps) index(name string) int {
 	for i, n := range s.list {
@@ -280,6 +289,10 @@ type Exchange struct {
 	Msg     *Message
 	Query   map[string]string
 	Request *RequestInfo
+	// RawBody is the body as the trigger received it, for checks that
+	// must see the exact bytes (signatures) even after steps changed the
+	// body.
+	RawBody []byte
 	// Response is set by respond; nil means "answer with the message".
 	Response *Response
 	Trace    []TraceEntry
@@ -357,7 +370,7 @@ func (x *Exchange) Redact(s string) string {
 // Child returns an exchange for one item of a split: its own message and
 // trace, sharing the flow, scope and clock.
 func (x *Exchange) Child(msg *Message, split *SplitInfo) *Exchange {
-	return &Exchange{ID: x.ID, Msg: msg, Query: x.Query, Request: x.Request, flow: x.flow, set: x.set, Log: x.Log,
+	return &Exchange{ID: x.ID, Msg: msg, Query: x.Query, Request: x.Request, RawBody: x.RawBody, flow: x.flow, set: x.set, Log: x.Log,
 		now: x.now, services: x.services, errInfo: x.errInfo, split: split, item: x.item, inOnError: x.inOnError}
 }
 

@@ -46,6 +46,22 @@ func (f *Flow) Run(ctx context.Context, x *Exchange) error {
 	return f.Steps.Run(ctx, x)
 }
 
+// RunWithPolicies runs inbound policies and then, unless a policy
+// answered, the flow. Policies are not steps of the flow: their failure
+// does not run on_error.
+func (f *Flow) RunWithPolicies(ctx context.Context, x *Exchange, policies Steps) error {
+	if policies.Len() > 0 {
+		saved := x.flow
+		x.flow = f
+		err := policies.Run(ctx, x)
+		x.flow = saved
+		if err != nil || x.stopped {
+			return err
+		}
+	}
+	return f.Run(ctx, x)
+}
+
 // FlowSet is an immutable, validated set of flows: the unit that hot
 // reload swaps.
 type FlowSet struct {

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -316,5 +315,3 @@ func normalizeRoute(p string) string {
 	}
 	return strings.Join(segs, "/")
 }
-
-var _ = fmt.Sprintf

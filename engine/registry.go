@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"errors"
-	"fmt"
 	"path/filepath"
 	"reflect"
 	"sort"
@@ -35,6 +34,10 @@ type StepKind[C any] struct {
 	// Shorthand names the config field filled when the step is written
 	// with a value that is not a mapping, e.g. `filter: 'x > 1'`.
 	Shorthand string
+	// Policy marks an inbound policy (basic_auth, verify_signature, ...):
+	// it may also be listed under an http trigger's policies, where it
+	// runs before the flow. A policy that fails sets the reply and stops.
+	Policy bool
 	// Build validates the decoded config and returns the compiled step.
 	// Errors are reported at the step's position unless they are
 	// positioned already (see Builder.Errorf).
@@ -49,6 +52,7 @@ type KindInfo struct {
 	Doc     string
 	Example string
 	Fields  []FieldDoc
+	Policy  bool
 
 	spec  *configSpec
 	build func(b *Builder, cfg reflect.Value) (any, error)
@@ -64,6 +68,7 @@ var (
 func RegisterStep[C any](k StepKind[C]) {
 	register(stepKinds, k.Name, k.Summary, k.Doc, k.Example, reflect.TypeFor[C](), k.Shorthand,
 		func(b *Builder, v reflect.Value) (any, error) { return k.Build(b, v.Addr().Interface().(*C)) })
+	stepKinds[k.Name].Policy = k.Policy
 }
 
 // TriggerKind declares a kind of trigger. Triggers are part of the
@@ -207,22 +212,3 @@ func (b *Builder) errorAt(err error) {
 		b.l.errs.add(b.stepPos, "%s: %v", b.name, err)
 	}
 }
-
-// Validation helper for kinds: one of several alternatives must be given.
-func exactlyOne(b *Builder, set map[string]bool) error {
-	n := 0
-	var keys []string
-	for k, v := range set {
-		keys = append(keys, k)
-		if v {
-			n++
-		}
-	}
-	sort.Strings(keys)
-	if n != 1 {
-		return fmt.Errorf("give exactly one of %v", keys)
-	}
-	return nil
-}
-
-var _ = exactlyOne

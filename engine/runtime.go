@@ -105,6 +105,7 @@ func (h *httpFlow) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		msg.Header[k] = strings.Join(v, ", ")
 	}
 	x := h.r.NewExchange(h.set, msg)
+	x.RawBody = body
 	x.Query = map[string]string{}
 	for k, v := range req.URL.Query() {
 		x.Query[k] = v[0]
@@ -113,7 +114,7 @@ func (h *httpFlow) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	ctx, cancel := context.WithTimeout(req.Context(), h.cfg.Timeout)
 	defer cancel()
 	start := time.Now()
-	err = h.flow.Run(ctx, x)
+	err = h.flow.RunWithPolicies(ctx, x, h.cfg.Policies)
 	h.r.finish(x, h.flow, start, err)
 	if err != nil {
 		status := http.StatusInternalServerError
@@ -129,6 +130,14 @@ func (h *httpFlow) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	resp := x.Response
 	if resp == nil {
 		resp = &Response{Status: http.StatusOK, Body: x.Msg.Body(), ContentType: x.Msg.ContentType()}
+		if len(h.cfg.ResponseHeaders) > 0 {
+			resp.Header = map[string]string{}
+			for _, name := range h.cfg.ResponseHeaders {
+				if v, ok := x.Msg.Header[http.CanonicalHeaderKey(name)]; ok {
+					resp.Header[name] = v
+				}
+			}
+		}
 	}
 	hdr := w.Header()
 	for k, v := range resp.Header {

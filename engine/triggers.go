@@ -15,6 +15,10 @@ type HTTPTrigger struct {
 	Methods []string      `yaml:"methods" default:"POST" enum:"GET,POST,PUT,PATCH,DELETE,HEAD,OPTIONS" doc:"The HTTP methods the path takes; another method gets 405 with Allow."`
 	MaxBody ByteSize      `yaml:"max_body" default:"1MiB" doc:"The largest request body accepted; a larger one gets 413."`
 	Timeout time.Duration `yaml:"timeout" default:"30s" doc:"How long the flow may run for one request before it fails."`
+	// Policies run before the flow; one that fails answers (401, 403,
+	// 404, 429...) and the flow does not run.
+	Policies        Steps    `yaml:"policies" doc:"Inbound policies run before the flow (basic_auth, api_key, verify_signature, allow_ips, quota); one that fails answers with its status and the flow does not run."`
+	ResponseHeaders []string `yaml:"response_headers" doc:"Message headers copied into the reply when the flow ends without respond."`
 }
 
 // TimerTrigger starts a flow on a schedule.
@@ -78,6 +82,16 @@ func parseByteSize(v string) (ByteSize, error) {
 	return ByteSize(n * mult), nil
 }
 
+func policyNames() []string {
+	var out []string
+	for _, k := range StepKinds() {
+		if k.Policy {
+			out = append(out, k.Name)
+		}
+	}
+	return out
+}
+
 func init() {
 	RegisterTrigger(TriggerKind[HTTPTrigger]{
 		Name:    "http",
@@ -102,6 +116,11 @@ func init() {
 			}
 			if c.Timeout <= 0 {
 				return fmt.Errorf("timeout must be positive")
+			}
+			for _, k := range c.Policies.Kinds() {
+				if info := stepKinds[k]; info == nil || !info.Policy {
+					return fmt.Errorf("policies: %s is not a policy (policies are %s)", k, strings.Join(policyNames(), ", "))
+				}
 			}
 			return nil
 		},
