@@ -147,10 +147,7 @@ func (h *httpFlow) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		hdr.Set("Content-Type", resp.ContentType)
 	}
 	hdr.Set("X-Stride-Message-Id", x.ID)
-	w.WriteHeader(resp.Status)
-	if req.Method != http.MethodHead {
-		_, _ = w.Write(resp.Body)
-	}
+	writeBody(w, req, resp.Status, resp.Body)
 }
 
 func pathParams(req *http.Request, pattern string) map[string]string {

@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"compress/gzip"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -146,5 +147,64 @@ func TestDisabledFlowsAreNotServed(t *testing.T) {
 	defer srv.Close()
 	if resp, _ := do(t, "POST", srv.URL+"/a", ""); resp.StatusCode != 404 {
 		t.Errorf("disabled flow answered %d", resp.StatusCode)
+	}
+}
+
+func TestGzipOnlyWhenAcceptedAndWorthIt(t *testing.T) {
+	srv, _ := serve(t, "g.yaml", `
+flow: big
+trigger: {http: {path: /big, methods: [GET]}}
+steps:
+  - respond: {body: '${ {"data": repeat("x", int(query.n))} }'}
+`)
+	get := func(n, enc string) *http.Response {
+		req, _ := http.NewRequest("GET", srv.URL+"/big?n="+n, nil)
+		if enc != "" {
+			req.Header.Set("Accept-Encoding", enc)
+		}
+		resp, err := http.DefaultTransport.RoundTrip(req) // no transparent decompression
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	resp := get("5000", "gzip, deflate")
+	if resp.Header.Get("Content-Encoding") != "gzip" || resp.Header.Get("Vary") != "Accept-Encoding" {
+		t.Fatalf("large JSON with gzip accepted: %v", resp.Header)
+	}
+	zr, err := gzip.NewReader(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(zr)
+	if len(data) != len(`{"data":""}`)+5000 {
+		t.Fatalf("decompressed %d bytes", len(data))
+	}
+	if get("5000", "").Header.Get("Content-Encoding") != "" {
+		t.Error("compressed without Accept-Encoding")
+	}
+	if get("5000", "gzip;q=0").Header.Get("Content-Encoding") != "" {
+		t.Error("compressed although q=0 refuses gzip")
+	}
+	if get("10", "gzip").Header.Get("Content-Encoding") != "" {
+		t.Error("compressed a tiny body")
+	}
+}
+
+// BenchmarkHTTPFlowGzip serves a 4 KB JSON answer to clients that accept
+// gzip: pooled writers keep allocations per request flat.
+func BenchmarkHTTPFlowGzip(b *testing.B) {
+	rt := engine.NewRuntime(nil)
+	rt.Swap(load(b, "g.yaml", "flow: big\ntrigger: {http: {path: /big, methods: [GET]}}\nsteps:\n  - respond: {body: '${ {\"data\": repeat(\"activity \", 450)} }'}\n"))
+	req := httptest.NewRequest("GET", "/big", nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	b.ReportAllocs()
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		rt.ServeHTTP(w, req)
+		if w.Header().Get("Content-Encoding") != "gzip" {
+			b.Fatal("not compressed")
+		}
 	}
 }

@@ -27,8 +27,17 @@ func commands() []command {
 		{"steps", "list step and trigger kinds, or describe one", cmdSteps},
 		{"functions", "list the expression functions", cmdFunctions},
 		{"schema", "print the flow JSON Schema (for editors)", cmdSchema},
-		{"version", "print the version", func([]string, io.Writer, io.Writer) int { fmt.Println("stride", version); return 0 }},
+		{"version", "print the version", cmdVersion},
 	}
+}
+
+func cmdVersion(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("version", "", "Prints the version of this stride binary.", stderr)
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	fmt.Fprintln(stdout, "stride", version)
+	return 0
 }
 
 func usage(w io.Writer) {

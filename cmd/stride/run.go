@@ -65,6 +65,13 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	rt := engine.NewRuntime(log)
 	rt.Swap(set)
 
+	// Take over SIGINT/SIGTERM before anything listens: once health says
+	// ok, a signal must mean a clean shutdown (exit 0), not the default
+	// kill.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sig)
+
 	appLn, err := net.Listen("tcp", *addr)
 	if err != nil {
 		fmt.Fprintf(stderr, "stride run: cannot listen on --addr %s: %v\n", *addr, err)
@@ -86,8 +93,6 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	ready.Store(true)
 	log.Info("stride running", "flows", len(set.Flows()), "addr", appLn.Addr().String(), "admin", adminLn.Addr().String())
 
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	select {
 	case s := <-sig:
 		log.Info("shutting down", "signal", s.String())
