@@ -31,8 +31,10 @@ fmt:
 schema:
 	$(GO) run ./cmd/stride schema > schemas/flow.schema.json
 
+# Go micro-benchmarks, then the loopback load benchmarks (bounded in time).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./... | tee bench.out
+	$(GO) run ./cmd/stride-bench -duration 3s -rounds 3 | tee -a bench.out
 
 demo: build
 	./scripts/demo.sh

@@ -1,0 +1,137 @@
+// Command stride-bench runs Stride's load benchmarks on loopback and
+// prints a markdown table. Each case is measured against a baseline in
+// the same run, rounds alternating, and reported as medians and ratios:
+// these machines are noisy, absolute numbers are not comparable across
+// runs.
+//
+//	stride-bench [-duration 3s] [-rounds 3] [-c 32] [CASE...]
+//
+// Cases: http (a JSON flow against a plain net/http handler, with and
+// without Accept-Encoding: gzip).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/internal/loadgen"
+	_ "github.com/stride-engine/stride/steps"
+)
+
+func main() {
+	duration := flag.Duration("duration", 3*time.Second, "length of one measured round")
+	rounds := flag.Int("rounds", 3, "rounds per variant (medians are reported)")
+	conc := flag.Int("c", 32, "concurrent clients")
+	flows := flag.String("flows", "flows/examples", "directory holding the example flows")
+	flag.Parse()
+	cases := flag.Args()
+	if len(cases) == 0 {
+		cases = []string{"http"}
+	}
+	for _, c := range cases {
+		switch c {
+		case "http":
+			if err := benchHTTP(os.Stdout, *flows, *duration, *rounds, *conc); err != nil {
+				fmt.Fprintln(os.Stderr, "stride-bench:", err)
+				os.Exit(1)
+			}
+		default:
+			fmt.Fprintf(os.Stderr, "stride-bench: unknown case %q\n", c)
+			os.Exit(2)
+		}
+	}
+}
+
+// activityBody is the request of the http case: one day of activity.
+var activityBody = []byte(`{"user":"26FWFL","day":"2026-11-22","steps":15720,"distanceKm":12.32,"note":"morning run"}`)
+
+// plainActivity does by hand what flows/examples/activity-echo.yaml does:
+// parse JSON, rename two fields, compute one, answer JSON.
+func plainActivity(w http.ResponseWriter, r *http.Request) {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusRequestEntityTooLarge)
+		return
+	}
+	var in map[string]any
+	if err := json.Unmarshal(data, &in); err != nil || in["steps"] == nil {
+		http.Error(w, `{"error":"bad input"}`, http.StatusBadRequest)
+		return
+	}
+	km, _ := in["distanceKm"].(float64)
+	out, _ := json.Marshal(map[string]any{"userId": in["user"], "date": in["day"], "steps": in["steps"], "distanceMeters": float64(int64(km*1000 + 0.5))})
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(out)
+}
+
+type variant struct {
+	name string
+	url  string
+	hdr  http.Header
+}
+
+type stats struct{ rps, p50, p99 []float64 }
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func benchHTTP(w io.Writer, flowsDir string, d time.Duration, rounds, conc int) error {
+	set, err := engine.LoadPaths(flowsDir)
+	if err != nil {
+		return err
+	}
+	set.Bind(func(string) (string, bool) { return "", false })
+	rt := engine.NewRuntime(nil)
+	rt.Swap(set)
+	flowSrv := httptest.NewServer(rt)
+	defer flowSrv.Close()
+	plainSrv := httptest.NewServer(http.HandlerFunc(plainActivity))
+	defer plainSrv.Close()
+
+	gz := http.Header{"Accept-Encoding": {"gzip"}, "Content-Type": {"application/json"}}
+	js := http.Header{"Content-Type": {"application/json"}}
+	variants := []variant{
+		{"plain net/http", plainSrv.URL + "/examples/activity", js},
+		{"stride flow", flowSrv.URL + "/examples/activity", js},
+		{"plain net/http, gzip client", plainSrv.URL + "/examples/activity", gz},
+		{"stride flow, gzip client", flowSrv.URL + "/examples/activity", gz},
+	}
+	results := make([]stats, len(variants))
+	// Warm up both servers and the client pools.
+	for _, v := range variants[:2] {
+		loadgen.Run(context.Background(), loadgen.Config{URL: v.url, Method: "POST", Body: activityBody, Header: v.hdr, Concurrency: conc, Duration: d / 3})
+	}
+	for r := 0; r < rounds; r++ {
+		for i, v := range variants {
+			res := loadgen.Run(context.Background(), loadgen.Config{URL: v.url, Method: "POST", Body: activityBody, Header: v.hdr, Concurrency: conc, Duration: d})
+			if res.Failed > 0 {
+				return fmt.Errorf("%s: %d of %d requests failed (%v)", v.name, res.Failed, res.Requests, res.Status)
+			}
+			results[i].rps = append(results[i].rps, res.RPS())
+			results[i].p50 = append(results[i].p50, float64(res.P50.Microseconds()))
+			results[i].p99 = append(results[i].p99, float64(res.P99.Microseconds()))
+		}
+	}
+	fmt.Fprintf(w, "### HTTP flow against a plain handler (%d clients, %d rounds of %v, medians)\n\n", conc, rounds, d)
+	fmt.Fprintln(w, "| variant | req/s | p50 µs | p99 µs | req/s ratio | p99 ratio |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|")
+	for i, v := range variants {
+		base := results[i-i%2]
+		fmt.Fprintf(w, "| %s | %.0f | %.0f | %.0f | %.2f | %.2f |\n", v.name, median(results[i].rps), median(results[i].p50), median(results[i].p99),
+			median(results[i].rps)/median(base.rps), median(results[i].p99)/median(base.p99))
+	}
+	fmt.Fprintln(w)
+	return nil
+}
