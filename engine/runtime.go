@@ -116,16 +116,17 @@ func (h *httpFlow) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	start := time.Now()
 	err = h.flow.RunWithPolicies(ctx, x, h.cfg.Policies)
 	h.r.finish(x, h.flow, start, err)
-	if err != nil {
-		status := http.StatusInternalServerError
+	if err != nil && x.Response == nil {
+		status, msg := http.StatusInternalServerError, "the flow failed"
 		var se *StatusError
-		if errors.As(err, &se) && se.Status >= 400 && se.Status <= 599 {
+		switch {
+		case errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil:
+			status, msg = http.StatusGatewayTimeout, fmt.Sprintf("the flow did not finish within %v", h.cfg.Timeout)
+		case errors.As(err, &se) && se.Status >= 400 && se.Status <= 599:
 			status = se.Status
 		}
-		if x.Response == nil {
-			writeJSONError(w, status, "the flow failed", x.ID)
-			return
-		}
+		writeJSONError(w, status, msg, x.ID)
+		return
 	}
 	resp := x.Response
 	if resp == nil {

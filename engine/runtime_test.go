@@ -208,3 +208,18 @@ func BenchmarkHTTPFlowGzip(b *testing.B) {
 		}
 	}
 }
+
+func TestHTTPTriggerTimeoutAnswers504(t *testing.T) {
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	defer hang.Close()
+	srv, _ := serve(t, "s.yaml", `
+flow: slow
+trigger: {http: {path: /slow, timeout: 100ms}}
+steps:
+  - request: '`+hang.URL+`'
+`)
+	resp, body := do(t, "POST", srv.URL+"/slow", "")
+	if resp.StatusCode != 504 || !strings.Contains(body, "did not finish within 100ms") {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+}
