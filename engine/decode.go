@@ -100,6 +100,12 @@ func (d *decoder) applyDefaults(v reflect.Value, spec *configSpec, seen map[stri
 			d.errorf(n, "%s: missing required key %q (%s)", what, f.name, f.doc)
 			continue
 		}
+		if f.typ.Kind() == reflect.Struct && f.typ != stepsType && f.typ != triggerType && f.typ != nodeType {
+			// An absent nested object still gets its fields' defaults.
+			null := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: n.Line, Column: n.Column}
+			d.decodeStruct(null, v.Field(f.index), specOf(f.typ, ""), what+"."+f.name, nil)
+			continue
+		}
 		if f.hasDef {
 			dn := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: f.def, Line: n.Line, Column: n.Column}
 			if _, err := strconv.ParseFloat(f.def, 64); err == nil {

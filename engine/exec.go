@@ -305,10 +305,11 @@ type Exchange struct {
 	// this message; never nil.
 	Log *slog.Logger
 
-	flow     *Flow
-	set      *FlowSet
-	now      func() time.Time
-	services any
+	flow      *Flow
+	set       *FlowSet
+	now       func() time.Time
+	services  *Services
+	onSuccess []func(ctx context.Context) error
 
 	errInfo   *ErrorInfo
 	split     *SplitInfo
@@ -382,12 +383,12 @@ func (x *Exchange) WithItem(item any, fn func() error) error {
 	return fn()
 }
 
-// Services returns the runtime services (stores, clients) the trigger
-// attached, for steps of later layers to type-assert.
-func (x *Exchange) Services() any { return x.services }
+// Services returns the runtime's durable state attached to the exchange
+// (nil when running without a data directory).
+func (x *Exchange) Services() *Services { return x.services }
 
-// SetServices attaches runtime services.
-func (x *Exchange) SetServices(s any) { x.services = s }
+// SetServices attaches the runtime's durable state.
+func (x *Exchange) SetServices(s *Services) { x.services = s }
 
 // scopeFor fills the expression scope from the exchange's current state.
 func (x *Exchange) scopeFor(needJSON bool) (*Scope, error) {

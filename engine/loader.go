@@ -99,8 +99,9 @@ type callRef struct {
 }
 
 type loader struct {
-	errs  ErrorList
-	calls []callRef
+	errs     ErrorList
+	calls    []callRef
+	enqueues []callRef
 }
 
 // Load compiles flow files into a flow set. Every error of every file is
@@ -257,6 +258,27 @@ func (l *loader) checkSet(flows []*Flow) {
 				continue
 			}
 			routes[key] = f
+		}
+	}
+	queues := map[string]*Flow{}
+	for _, f := range flows {
+		q, ok := f.Trigger.Config.(*QueueTrigger)
+		if !ok {
+			continue
+		}
+		if prev := queues[q.Name]; prev != nil {
+			l.errs.add(f.Trigger.Pos, "queue %s is already consumed by flow %s (%s); a queue has one consumer flow", q.Name, prev.ID, prev.Trigger.Pos)
+			continue
+		}
+		queues[q.Name] = f
+	}
+	for _, e := range l.enqueues {
+		if queues[e.to] == nil {
+			names := make([]string, 0, len(queues))
+			for n := range queues {
+				names = append(names, n)
+			}
+			l.errs.add(e.pos, "enqueue: no flow consumes queue %q (a flow with trigger: {queue: {name: %s}})%s", e.to, e.to, didYouMean(e.to, names))
 		}
 	}
 	for _, c := range l.calls {

@@ -183,6 +183,12 @@ func (b *Builder) CallFlow(id string, pos Pos) {
 	b.l.calls = append(b.l.calls, callRef{from: b.flowID, to: id, pos: pos})
 }
 
+// EnqueueTo records that this step writes to queue; the loader checks,
+// after every file is read, that a flow consumes it.
+func (b *Builder) EnqueueTo(queue string, pos Pos) {
+	b.l.enqueues = append(b.l.enqueues, callRef{from: b.flowID, to: queue, pos: pos})
+}
+
 // CompileTemplate compiles text written at pos as a template, for steps
 // that read templates from their own structures (yaml.Node fields).
 func (b *Builder) CompileTemplate(n *yaml.Node) *Template {

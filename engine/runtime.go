@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -26,7 +27,11 @@ type Runtime struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 
-	current atomic.Pointer[snapshot]
+	services  *Services
+	recorder  *logRecorder
+	current   atomic.Pointer[snapshot]
+	mu        sync.Mutex // guards consumers
+	consumers []*consumer
 }
 
 type snapshot struct {
@@ -44,6 +49,26 @@ func NewRuntime(log *slog.Logger) *Runtime {
 	return r
 }
 
+// SetServices attaches durable state: every exchange gets it, and every
+// finished message is recorded in its message log. Call before serving.
+func (r *Runtime) SetServices(s *Services) {
+	r.services = s
+	if s != nil && s.Log != nil {
+		r.recorder = newLogRecorder(s.Log, r.Log)
+	}
+}
+
+// Services returns the durable state attached with SetServices.
+func (r *Runtime) Services() *Services { return r.services }
+
+// Close flushes the message log. Call after the listeners and consumers
+// have stopped.
+func (r *Runtime) Close() {
+	if r.recorder != nil {
+		r.recorder.close()
+	}
+}
+
 // Swap makes set the running flow set. It is the only way flows change.
 func (r *Runtime) Swap(set *FlowSet) {
 	mux := http.NewServeMux()
@@ -57,6 +82,32 @@ func (r *Runtime) Swap(set *FlowSet) {
 		}
 	}
 	r.current.Store(&snapshot{set: set, mux: mux})
+
+	// Rebind queue consumers to the new set. The old ones stop leasing and
+	// finish their messages on the version they started with; the store's
+	// leases keep a message from running twice meanwhile.
+	r.mu.Lock()
+	old := r.consumers
+	r.consumers = r.startConsumers(set)
+	r.mu.Unlock()
+	for _, c := range old {
+		go c.halt(context.Background())
+	}
+}
+
+// StopConsumers stops every queue consumer and waits for messages in
+// flight until ctx ends; what has not finished then stays safely queued.
+func (r *Runtime) StopConsumers(ctx context.Context) {
+	r.mu.Lock()
+	old := r.consumers
+	r.consumers = nil
+	r.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, c := range old {
+		wg.Add(1)
+		go func() { defer wg.Done(); c.halt(ctx) }()
+	}
+	wg.Wait()
 }
 
 // Set returns the running flow set.
@@ -79,6 +130,7 @@ func NewMessageID() string {
 func (r *Runtime) NewExchange(set *FlowSet, msg *Message) *Exchange {
 	x := NewExchange(NewMessageID(), msg, set, r.Now)
 	x.Log = r.Log
+	x.services = r.services
 	return x
 }
 
@@ -115,7 +167,7 @@ func (h *httpFlow) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	defer cancel()
 	start := time.Now()
 	err = h.flow.RunWithPolicies(ctx, x, h.cfg.Policies)
-	h.r.finish(x, h.flow, start, err)
+	h.r.Finish(ctx, x, h.flow, "http", 1, start, err)
 	if err != nil && x.Response == nil {
 		status, msg := http.StatusInternalServerError, "the flow failed"
 		var se *StatusError
@@ -165,22 +217,31 @@ func pathParams(req *http.Request, pattern string) map[string]string {
 	return params
 }
 
-// finish logs the end of a message. The message log (durable) builds on
-// this in the store layer.
-func (r *Runtime) finish(x *Exchange, f *Flow, start time.Time, err error) {
-	status := "COMPLETED"
-	if x.Status != "" {
-		status = x.Status
+// Finish ends a message's attempt: on success it runs the exchange's
+// completion hooks, then it logs the outcome and records it in the
+// message log. It returns the final status.
+func (r *Runtime) Finish(ctx context.Context, x *Exchange, f *Flow, trigger string, attempt int, start time.Time, err error) string {
+	if err == nil {
+		if herr := x.Complete(context.WithoutCancel(ctx)); herr != nil {
+			r.Log.Warn("completion step failed", "message_id", x.ID, "flow", f.ID, "error", x.Redact(herr.Error()))
+		}
 	}
-	if err != nil {
-		status = "FAILED"
-	}
+	status := FinalStatus(x, err)
 	attrs := []any{"message_id", x.ID, "flow", f.ID, "version", f.Version, "status", status, "duration", time.Since(start)}
 	if err != nil {
 		r.Log.Error("message failed", append(attrs, "error", x.Redact(err.Error()))...)
-		return
+	} else {
+		r.Log.Debug("message done", attrs...)
 	}
-	r.Log.Debug("message done", attrs...)
+	r.RecordStatus(x, f, trigger, attempt, status, start, err)
+	return status
+}
+
+// RecordStatus writes a message log entry (nothing without a store).
+func (r *Runtime) RecordStatus(x *Exchange, f *Flow, trigger string, attempt int, status string, start time.Time, err error) {
+	if r.recorder != nil {
+		r.recorder.record(logEntry(x, f, trigger, attempt, status, start, err))
+	}
 }
 
 func writeJSONError(w http.ResponseWriter, status int, msg, id string) {

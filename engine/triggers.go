@@ -30,10 +30,11 @@ type TimerTrigger struct {
 
 // QueueTrigger consumes a durable queue.
 type QueueTrigger struct {
-	Name    string     `yaml:"name" required:"true" doc:"The queue's name, the one enqueue writes to."`
-	Workers int        `yaml:"workers" default:"4" doc:"Messages processed in parallel."`
-	Key     *Template  `yaml:"key" doc:"Messages with one key run one at a time and in order; others run in parallel."`
-	Retry   QueueRetry `yaml:"retry" doc:"Retries of a failed message before it is ESCALATED (dead letter)."`
+	Name    string        `yaml:"name" required:"true" doc:"The queue's name, the one enqueue writes to."`
+	Workers int           `yaml:"workers" default:"4" doc:"Messages processed in parallel."`
+	Key     *Template     `yaml:"key" doc:"Messages with one key run one at a time and in order; others run in parallel. Evaluated on each message when it is enqueued."`
+	Timeout time.Duration `yaml:"timeout" default:"5m" doc:"How long one attempt may run before it fails."`
+	Retry   QueueRetry    `yaml:"retry" doc:"Retries of a failed message before it is ESCALATED (dead letter)."`
 }
 
 // QueueRetry is the back-off of a queue trigger.
@@ -148,6 +149,12 @@ func init() {
 		Validate: func(b *Builder, c *QueueTrigger) error {
 			if c.Workers < 1 {
 				return fmt.Errorf("workers must be at least 1")
+			}
+			if c.Retry.MaxAttempts < 1 {
+				return fmt.Errorf("retry.max_attempts must be at least 1")
+			}
+			if c.Retry.MaxBackoff < c.Retry.Backoff {
+				return fmt.Errorf("retry.max_backoff is shorter than retry.backoff")
 			}
 			return nil
 		},

@@ -24,6 +24,8 @@ func commands() []command {
 	return []command{
 		{"run", "run flows: HTTP listener, admin API, triggers", cmdRun},
 		{"validate", "check flow files and report every error with file:line:col", cmdValidate},
+		{"messages", "read the message processing log; replay escalated messages", cmdMessages},
+		{"store", "list, read and delete data store entries", cmdStore},
 		{"steps", "list step and trigger kinds, or describe one", cmdSteps},
 		{"functions", "list the expression functions", cmdFunctions},
 		{"schema", "print the flow JSON Schema (for editors)", cmdSchema},

@@ -31,7 +31,6 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	_ = dataDir // the badger store arrives with durable state
 
 	var handler slog.Handler = slog.NewTextHandler(stderr, nil)
 	if *logFormat == "json" {
@@ -62,9 +61,6 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		log.Warn("flow not started", "flow", id, "reason", f.Disabled)
 	}
 
-	rt := engine.NewRuntime(log)
-	rt.Swap(set)
-
 	// Take over SIGINT/SIGTERM before anything listens: once health says
 	// ok, a signal must mean a clean shutdown (exit 0), not the default
 	// kill.
@@ -83,8 +79,23 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "stride run: cannot listen on --admin-addr %s: %v\n", *adminAddr, err)
 		return 1
 	}
+	// The ports are taken first: a second instance on the same ports
+	// fails fast, before it touches (and locks) the data directory.
+	db, err := openStore(*dataDir, log)
+	if err != nil {
+		appLn.Close()
+		adminLn.Close()
+		fmt.Fprintln(stderr, "stride run:", err)
+		return 1
+	}
+	defer db.Close()
+	rt := engine.NewRuntime(log)
+	rt.SetServices(&engine.Services{KV: db.KV(), Queues: db.Queues(), Log: db.Log()})
+	rt.Swap(set)
+
 	var ready atomic.Bool
 	admin := engine.NewAdmin(rt, os.Getenv("STRIDE_ADMIN_TOKEN"), ready.Load)
+	admin.AddStoreRoutes(rt.Services())
 	appSrv := &http.Server{Handler: rt, ReadHeaderTimeout: 10 * time.Second}
 	adminSrv := &http.Server{Handler: admin, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 2)
@@ -107,6 +118,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		log.Error("in-flight requests did not finish in time", "error", err)
 		code = 1
 	}
+	rt.StopConsumers(ctx)
+	rt.Close()
 	_ = adminSrv.Shutdown(ctx)
 	log.Info("stopped")
 	return code

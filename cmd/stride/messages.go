@@ -1,0 +1,100 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+func cmdMessages(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("messages", "[--flow F] [--status S] [--limit N] [--json] | show ID | replay ID",
+		"Reads the message processing log (newest first): one line per attempt with its status and error.\n"+
+			"`show ID` prints every attempt with its step trace; `replay ID` moves an ESCALATED message back to its queue.\n"+
+			"Reads --data directly, or the admin API when a running stride holds the directory.", stderr)
+	dataDir := fs.String("data", envOr("STRIDE_DATA", "./data"), "data directory (env STRIDE_DATA)")
+	adminAddr := fs.String("admin-addr", envOr("STRIDE_ADMIN_ADDR", "127.0.0.1:8081"), "admin API of a running stride (env STRIDE_ADMIN_ADDR)")
+	flow := fs.String("flow", "", "only this flow")
+	status := fs.String("status", "", "only this status (COMPLETED, FAILED, RETRY, ESCALATED, DISCARDED, ...)")
+	limit := fs.Int("limit", 50, "at most this many entries")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	b, err := openBackend(*dataDir, *adminAddr, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "stride messages:", err)
+		return 1
+	}
+	defer b.close()
+	rest := fs.Args()
+	switch {
+	case len(rest) == 0:
+		msgs, err := b.messages(*flow, strings.ToUpper(*status), *limit)
+		if err != nil {
+			fmt.Fprintln(stderr, "stride messages:", err)
+			return 1
+		}
+		if *asJSON {
+			return printJSON(stdout, msgs)
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "START\tID\tFLOW\tATTEMPT\tSTATUS\tMS\tERROR")
+		for _, m := range msgs {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%.1f\t%s\n", m.Start.Format("2006-01-02 15:04:05"), m.ID, m.Flow, m.Attempt, m.Status,
+				float64(m.End.Sub(m.Start).Microseconds())/1000, firstLine(m.Error, 100))
+		}
+		tw.Flush()
+		return 0
+	case len(rest) == 2 && rest[0] == "show":
+		msgs, err := b.message(rest[1])
+		if err != nil || len(msgs) == 0 {
+			fmt.Fprintf(stderr, "stride messages: no message %s\n", rest[1])
+			return 1
+		}
+		if *asJSON {
+			return printJSON(stdout, msgs)
+		}
+		for _, m := range msgs {
+			fmt.Fprintf(stdout, "%s  flow %s (version %s)  attempt %d  %s  %s → %s\n", m.ID, m.Flow, m.FlowVersion, m.Attempt, m.Status,
+				m.Start.Format("15:04:05.000"), m.End.Format("15:04:05.000"))
+			if m.Error != "" {
+				fmt.Fprintf(stdout, "  error: %s\n", m.Error)
+			}
+			for _, t := range m.Trace {
+				fmt.Fprintf(stdout, "  %-8s %-24s %-28s %8.2f ms  %s\n", t.Outcome, t.Step, t.At, t.DurationMS, firstLine(t.Error, 120))
+			}
+		}
+		return 0
+	case len(rest) == 2 && rest[0] == "replay":
+		q, err := b.replay(rest[1])
+		if err != nil {
+			fmt.Fprintf(stderr, "stride messages replay: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "replayed %s: back on queue %s\n", rest[1], q)
+		return 0
+	}
+	fs.Usage()
+	return 2
+}
+
+func printJSON(w io.Writer, v any) int {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return 1
+	}
+	return 0
+}
+
+func firstLine(s string, n int) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	if len(s) > n {
+		s = s[:n] + "…"
+	}
+	return s
+}

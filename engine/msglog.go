@@ -1,0 +1,83 @@
+package engine
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/stride-engine/stride/engine/store"
+)
+
+// maxPayload caps a traced payload in the message log.
+const maxPayload = 64 << 10
+
+// logRecorder writes message log entries from a background goroutine, so
+// that an HTTP reply never waits for the log write. The buffer is bounded:
+// when it is full the caller waits (back-pressure) instead of dropping an
+// entry, because a message without its log entry is invisible to the
+// operator.
+type logRecorder struct {
+	log  store.Log
+	errs *slog.Logger
+	ch   chan store.LogEntry
+	done chan struct{}
+	once sync.Once
+}
+
+func newLogRecorder(l store.Log, errs *slog.Logger) *logRecorder {
+	r := &logRecorder{log: l, errs: errs, ch: make(chan store.LogEntry, 4096), done: make(chan struct{})}
+	go r.loop()
+	return r
+}
+
+func (r *logRecorder) loop() {
+	defer close(r.done)
+	for e := range r.ch {
+		if err := r.log.Record(context.Background(), e); err != nil {
+			r.errs.Error("message log write failed", "message_id", e.ID, "flow", e.Flow, "error", err)
+		}
+	}
+}
+
+func (r *logRecorder) record(e store.LogEntry) { r.ch <- e }
+
+// close drains the buffer and stops the writer.
+func (r *logRecorder) close() {
+	r.once.Do(func() { close(r.ch) })
+	<-r.done
+}
+
+// logEntry builds the message log entry of a finished attempt.
+func logEntry(x *Exchange, f *Flow, trigger string, attempt int, status string, start time.Time, err error) store.LogEntry {
+	e := store.LogEntry{
+		ID: x.ID, Flow: f.ID, FlowVersion: f.Version, Trigger: trigger, Attempt: attempt,
+		Status: status, Start: start, End: time.Now(), TraceDropped: x.TraceDropped,
+	}
+	if err != nil {
+		e.Error = x.Redact(err.Error())
+	}
+	e.Trace = make([]store.TraceEntry, len(x.Trace))
+	for i, t := range x.Trace {
+		e.Trace[i] = store.TraceEntry{Step: t.Step, Kind: t.Kind, At: t.At, DurationNS: int64(t.Duration), Outcome: t.Outcome, Error: t.Error}
+	}
+	if f.TracePayloads {
+		body := x.Msg.Body()
+		if len(body) > maxPayload {
+			body = body[:maxPayload]
+		}
+		e.Payload = []byte(x.Redact(string(body)))
+	}
+	return e
+}
+
+// FinalStatus is the message log status of a finished run.
+func FinalStatus(x *Exchange, err error) string {
+	switch {
+	case err != nil:
+		return "FAILED"
+	case x.Status != "":
+		return x.Status
+	}
+	return "COMPLETED"
+}

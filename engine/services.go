@@ -1,0 +1,58 @@
+package engine
+
+import (
+	"context"
+	"errors"
+
+	"github.com/stride-engine/stride/engine/store"
+)
+
+// Services is the durable state the runtime gives every exchange: the
+// datastore, the durable queues and the message processing log. Tests and
+// tools may leave parts nil; a step that needs a missing part fails with
+// ErrNoStore instead of panicking.
+type Services struct {
+	KV     store.KV
+	Queues store.Queues
+	Log    store.Log
+}
+
+// ErrNoStore is returned by steps that need durable state when Stride runs
+// without a data directory.
+var ErrNoStore = errors.New("this step needs the data store: run stride with --data")
+
+// KV returns the datastore, or ErrNoStore.
+func (x *Exchange) KV() (store.KV, error) {
+	if x.services == nil || x.services.KV == nil {
+		return nil, ErrNoStore
+	}
+	return x.services.KV, nil
+}
+
+// Queues returns the durable queues, or ErrNoStore.
+func (x *Exchange) Queues() (store.Queues, error) {
+	if x.services == nil || x.services.Queues == nil {
+		return nil, ErrNoStore
+	}
+	return x.services.Queues, nil
+}
+
+// OnSuccess registers fn to run once the message has completed
+// successfully (not when it fails): the hook of CPI's "delete on
+// completion". A failing hook is logged and marks nothing.
+func (x *Exchange) OnSuccess(fn func(ctx context.Context) error) {
+	x.onSuccess = append(x.onSuccess, fn)
+}
+
+// Complete runs the OnSuccess hooks after a successful run. Triggers call
+// it; errors are returned joined.
+func (x *Exchange) Complete(ctx context.Context) error {
+	var errs []error
+	for _, fn := range x.onSuccess {
+		if err := fn(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	x.onSuccess = nil
+	return errors.Join(errs...)
+}
