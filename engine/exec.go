@@ -309,7 +309,7 @@ type Exchange struct {
 	set       *FlowSet
 	now       func() time.Time
 	services  *Services
-	onSuccess []func(ctx context.Context) error
+	onSuccess *hooks // shared with child exchanges
 
 	errInfo   *ErrorInfo
 	split     *SplitInfo
@@ -371,7 +371,10 @@ func (x *Exchange) Redact(s string) string {
 // Child returns an exchange for one item of a split: its own message and
 // trace, sharing the flow, scope and clock.
 func (x *Exchange) Child(msg *Message, split *SplitInfo) *Exchange {
-	return &Exchange{ID: x.ID, Msg: msg, Query: x.Query, Request: x.Request, RawBody: x.RawBody, flow: x.flow, set: x.set, Log: x.Log,
+	if x.onSuccess == nil {
+		x.onSuccess = &hooks{}
+	}
+	return &Exchange{onSuccess: x.onSuccess, ID: x.ID, Msg: msg, Query: x.Query, Request: x.Request, RawBody: x.RawBody, flow: x.flow, set: x.set, Log: x.Log,
 		now: x.now, services: x.services, errInfo: x.errInfo, split: split, item: x.item, inOnError: x.inOnError}
 }
 

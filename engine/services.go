@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"sync"
 
 	"github.com/stride-engine/stride/engine/store"
 )
@@ -40,19 +41,38 @@ func (x *Exchange) Queues() (store.Queues, error) {
 // OnSuccess registers fn to run once the message has completed
 // successfully (not when it fails): the hook of CPI's "delete on
 // completion". A failing hook is logged and marks nothing.
+// Hooks added in a split item (a child exchange) run when the whole
+// message completes; parallel items may add them concurrently.
 func (x *Exchange) OnSuccess(fn func(ctx context.Context) error) {
-	x.onSuccess = append(x.onSuccess, fn)
+	if x.onSuccess == nil {
+		x.onSuccess = &hooks{}
+	}
+	x.onSuccess.mu.Lock()
+	x.onSuccess.fns = append(x.onSuccess.fns, fn)
+	x.onSuccess.mu.Unlock()
+}
+
+// hooks is the completion hooks of a message and its split items.
+type hooks struct {
+	mu  sync.Mutex
+	fns []func(ctx context.Context) error
 }
 
 // Complete runs the OnSuccess hooks after a successful run. Triggers call
 // it; errors are returned joined.
 func (x *Exchange) Complete(ctx context.Context) error {
+	if x.onSuccess == nil {
+		return nil
+	}
+	x.onSuccess.mu.Lock()
+	fns := x.onSuccess.fns
+	x.onSuccess.fns = nil
+	x.onSuccess.mu.Unlock()
 	var errs []error
-	for _, fn := range x.onSuccess {
+	for _, fn := range fns {
 		if err := fn(ctx); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	x.onSuccess = nil
 	return errors.Join(errs...)
 }
