@@ -27,6 +27,7 @@ func NewAdmin(rt *Runtime, token string, ready func() bool) *Admin {
 	a := &Admin{rt: rt, token: token, mux: http.NewServeMux(), ready: ready}
 	a.mux.HandleFunc("GET /admin/health", a.health)
 	a.Handle("GET /admin/flows", http.HandlerFunc(a.flows))
+	a.Handle("POST /admin/flows/{id}/run", http.HandlerFunc(a.runNow))
 	return a
 }
 
@@ -113,4 +114,18 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
+}
+
+func (a *Admin) runNow(w http.ResponseWriter, r *http.Request) {
+	id, err := a.rt.RunNow(r.PathValue("id"))
+	switch {
+	case errors.Is(err, ErrAlreadyRunning):
+		WriteJSON(w, http.StatusConflict, map[string]string{"error": "flow " + r.PathValue("id") + " is still running; a timer flow never overlaps itself"})
+	case err != nil && a.rt.Set().Flow(r.PathValue("id")) == nil:
+		WriteJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
+	case err != nil:
+		WriteJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": err.Error()})
+	default:
+		WriteJSON(w, http.StatusAccepted, map[string]string{"message_id": id})
+	}
 }

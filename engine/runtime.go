@@ -26,12 +26,17 @@ type Runtime struct {
 	Log *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Clock drives timer triggers; nil means the real clock.
+	Clock Clock
 
 	services  *Services
 	recorder  *logRecorder
 	current   atomic.Pointer[snapshot]
-	mu        sync.Mutex // guards consumers
+	mu        sync.Mutex // guards consumers and timers
 	consumers []*consumer
+	timers    []*timer
+	timerRuns running
+	timerWG   sync.WaitGroup
 }
 
 type snapshot struct {
@@ -87,12 +92,30 @@ func (r *Runtime) Swap(set *FlowSet) {
 	// finish their messages on the version they started with; the store's
 	// leases keep a message from running twice meanwhile.
 	r.mu.Lock()
-	old := r.consumers
+	old, oldTimers := r.consumers, r.timers
 	r.consumers = r.startConsumers(set)
+	r.timers = r.startTimers(set)
 	r.mu.Unlock()
 	for _, c := range old {
 		go c.halt(context.Background())
 	}
+	for _, t := range oldTimers {
+		close(t.stop) // a run in progress finishes on its version
+	}
+}
+
+// StopTimers stops every timer and waits for runs in progress until ctx
+// ends.
+func (r *Runtime) StopTimers(ctx context.Context) {
+	r.mu.Lock()
+	old := r.timers
+	r.timers = nil
+	r.mu.Unlock()
+	for _, t := range old {
+		close(t.stop)
+		<-t.done
+	}
+	r.WaitTimers(ctx)
 }
 
 // StopConsumers stops every queue consumer and waits for messages in

@@ -23,7 +23,7 @@ type HTTPTrigger struct {
 
 // TimerTrigger starts a flow on a schedule.
 type TimerTrigger struct {
-	Cron     string        `yaml:"cron" doc:"A 5-field cron expression (minute hour day month weekday), may be a ${...} template such as ${env.FITBIT_DAILY_SCHEDULE}."`
+	Cron     *Template     `yaml:"cron" doc:"A 5-field cron expression (minute hour day-of-month month day-of-week) or @hourly/@daily/@weekly; may read a variable: ${env.FITBIT_DAILY_SCHEDULE}."`
 	Every    time.Duration `yaml:"every" doc:"A fixed interval instead of cron, e.g. 10m."`
 	Timezone string        `yaml:"timezone" default:"UTC" doc:"The IANA time zone the cron expression is read in."`
 }
@@ -132,11 +132,21 @@ func init() {
 		Doc:     "A run still going when the next tick comes skips that tick (logged). POST /admin/flows/{id}/run and `stride trigger ID` run it now.",
 		Example: "trigger:\n  timer: {cron: '0 2 * * *', timezone: UTC}",
 		Validate: func(b *Builder, c *TimerTrigger) error {
-			if (c.Cron == "") == (c.Every == 0) {
+			if (c.Cron == nil) == (c.Every == 0) {
 				return fmt.Errorf("give exactly one of cron and every")
 			}
 			if _, err := time.LoadLocation(c.Timezone); err != nil {
 				return fmt.Errorf("unknown time zone %q", c.Timezone)
+			}
+			if c.Cron != nil {
+				if v, ok := c.Cron.Literal(); ok {
+					if _, err := parseCron(Stringify(v)); err != nil {
+						return err
+					}
+				}
+			}
+			if c.Every != 0 && c.Every < time.Second {
+				return fmt.Errorf("every must be at least 1s")
 			}
 			return nil
 		},

@@ -25,6 +25,7 @@ func commands() []command {
 		{"run", "run flows: HTTP listener, admin API, triggers", cmdRun},
 		{"validate", "check flow files and report every error with file:line:col", cmdValidate},
 		{"messages", "read the message processing log; replay escalated messages", cmdMessages},
+		{"trigger", "run a timer flow now, through the admin API", cmdTrigger},
 		{"store", "list, read and delete data store entries", cmdStore},
 		{"steps", "list step and trigger kinds, or describe one", cmdSteps},
 		{"functions", "list the expression functions", cmdFunctions},

@@ -118,6 +118,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		log.Error("in-flight requests did not finish in time", "error", err)
 		code = 1
 	}
+	rt.StopTimers(ctx)
 	rt.StopConsumers(ctx)
 	rt.Close()
 	_ = adminSrv.Shutdown(ctx)
