@@ -194,8 +194,12 @@ func (x *Exchange) fail(ctx context.Context, n *stepNode, err error, s Steps, i 
 	x.inOnError = false
 	x.errInfo = prevErr
 	if herr != nil {
-		return &StepError{Flow: x.flow.ID, Step: se.Step, Pos: se.Pos, Status: se.Status, Body: se.Body,
+		// Marked handled: a step around this one (a route, a split) must
+		// not run on_error again for the same failure.
+		ne := &StepError{Flow: x.flow.ID, Step: se.Step, Pos: se.Pos, Status: se.Status, Body: se.Body,
 			Err: fmt.Errorf("%v; then on_error failed: %w", se.Err, herr)}
+		x.markHandled(ne)
+		return ne
 	}
 	if r := x.retryReq; r != nil {
 		x.retryReq = nil
@@ -376,6 +380,26 @@ func (x *Exchange) Child(msg *Message, split *SplitInfo) *Exchange {
 	}
 	return &Exchange{onSuccess: x.onSuccess, ID: x.ID, Msg: msg, Query: x.Query, Request: x.Request, RawBody: x.RawBody, flow: x.flow, set: x.set, Log: x.Log,
 		now: x.now, services: x.services, errInfo: x.errInfo, split: split, item: x.item, inOnError: x.inOnError}
+}
+
+// Adopt takes into x what a finished child exchange (a split item) leaves
+// its parent: the child's trace entries, within the message's trace bound
+// (the rest are counted in TraceDropped), and, when err (the error the
+// child's steps returned) was already handled by the flow's on_error in
+// the child, that mark, so that the parent does not run on_error a second
+// time for the same failure. Calls must not overlap each other or a step
+// running on x.
+func (x *Exchange) Adopt(c *Exchange, err error) {
+	n := max(0, min(maxTrace-len(x.Trace), len(c.Trace)))
+	x.Trace = append(x.Trace, c.Trace[:n]...)
+	x.TraceDropped += len(c.Trace) - n + c.TraceDropped
+	var se *StepError
+	if errors.As(err, &se) && c.handled[se] != nil {
+		if x.handled == nil {
+			x.handled = map[*StepError]*Flow{}
+		}
+		x.handled[se] = c.handled[se]
+	}
 }
 
 // WithItem runs fn with `item` bound, for mappings' for_each.

@@ -99,6 +99,7 @@ func TestFunctions(t *testing.T) {
 		{`${xpath("//user/@id")}`, xmlBody, "u1"},
 		{`${xpath("/a/b", "<a><b>x</b></a>")}`, "", "x"},
 		{`${xpath_all("//name")}`, xmlBody, []any{"Ada", "Grace"}},
+		{`${xpath_all("//user/@id")}`, xmlBody, []any{"u1", "u2"}},
 		{`${jsonpath("$.user.id")}`, `{"user":{"id":"26FWFL"}}`, "26FWFL"},
 		{`${jsonpath("$[*].ownerId")}`, `[{"ownerId":"A"},{"ownerId":"B"}]`, []any{"A", "B"}},
 		{`${jsonpath("$.id", {"id": 5})}`, "", 5},

@@ -183,21 +183,29 @@ func compiledDate(pattern string) (*datefmt.Layout, error) {
 
 func precompileDate(p string) error { _, err := compiledDate(p); return err }
 
-// XPathNodes evaluates a compiled XPath on doc and returns the selected
-// nodes (used by steps such as split and route).
+// XPathNodes evaluates an XPath on doc and returns the selected nodes
+// (used by steps such as map's for_each). A selected attribute comes back
+// as an attribute node holding its value as text, not as its element.
 func XPathNodes(doc *xmlquery.Node, path string) ([]*xmlquery.Node, error) {
 	e, err := compiledXPath(path)
 	if err != nil {
 		return nil, err
 	}
-	res := e.Evaluate(xmlquery.CreateXPathNavigator(doc))
-	it, ok := res.(*xpath.NodeIterator)
+	it, ok := e.Evaluate(xmlquery.CreateXPathNavigator(doc)).(*xpath.NodeIterator)
 	if !ok {
 		return nil, fmt.Errorf("XPath %q selects a value, not nodes", path)
 	}
 	var nodes []*xmlquery.Node
 	for it.MoveNext() {
-		nodes = append(nodes, it.Current().(*xmlquery.NodeNavigator).Current())
+		nav := it.Current().(*xmlquery.NodeNavigator)
+		if nav.NodeType() == xpath.AttributeNode {
+			attr := &xmlquery.Node{Type: xmlquery.AttributeNode, Data: nav.LocalName(), Prefix: nav.Prefix()}
+			text := &xmlquery.Node{Type: xmlquery.TextNode, Data: nav.Value(), Parent: attr}
+			attr.FirstChild, attr.LastChild = text, text
+			nodes = append(nodes, attr)
+			continue
+		}
+		nodes = append(nodes, nav.Current())
 	}
 	return nodes, nil
 }
@@ -286,13 +294,19 @@ func fnXPathAll(p ...any) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	nodes, err := XPathNodes(doc, p[1].(string))
+	e, err := compiledXPath(p[1].(string))
 	if err != nil {
 		return nil, err
 	}
-	out := make([]any, len(nodes))
-	for i, n := range nodes {
-		out[i] = n.InnerText()
+	it, ok := e.Evaluate(xmlquery.CreateXPathNavigator(doc)).(*xpath.NodeIterator)
+	if !ok {
+		return nil, fmt.Errorf("XPath %q selects a value, not nodes", p[1])
+	}
+	out := []any{}
+	for it.MoveNext() {
+		// The navigator's value, not its node: on an attribute the
+		// navigator's node is the owning element.
+		out = append(out, it.Current().Value())
 	}
 	return out, nil
 }

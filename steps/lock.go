@@ -1,0 +1,157 @@
+package steps
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/stride-engine/stride/engine"
+)
+
+// lockConfig runs a block of steps at most once at a time per key.
+type lockConfig struct {
+	Key     *engine.Template `yaml:"key" required:"true" doc:"What the lock is taken on, e.g. '${property.owner}': messages with the same key run the block one at a time, others in parallel."`
+	Name    string           `yaml:"name" doc:"The lock's name: lock steps with the same name share their locks, across flows. Default: this step alone (<flow id>@<file:line>)."`
+	Timeout time.Duration    `yaml:"timeout" default:"30s" doc:"How long a message waits for the lock before it fails (503); the message's own deadline also ends the wait."`
+	Steps   engine.Steps     `yaml:"steps" required:"true" doc:"The steps run while the lock is held."`
+}
+
+type lockStep struct {
+	key     *engine.Template
+	name    string
+	timeout time.Duration
+	steps   engine.Steps
+}
+
+func init() {
+	engine.RegisterStep(engine.StepKind[lockConfig]{
+		Name:    "lock",
+		Summary: "Runs a block of steps at most once at a time per key (e.g. one user's token refresh).",
+		Doc: "Messages with the same key value wait their turn, in about the order they came, for at most timeout; then the step fails with status 503 naming the lock and the key. " +
+			"Messages with different keys run in parallel. Lock steps with the same name share their locks across flows; without a name the lock belongs to this step. " +
+			"The lock is released when the block ends in any way (done, failed, respond, filter). " +
+			"Locks are per Stride process: several Stride instances do not exclude each other. " +
+			"They are not reentrant: the same message taking the same lock and key again (through call) fails at once instead of waiting for itself.",
+		Example: "- lock:\n    name: fitbit-token-refresh\n    key: '${property.owner}'\n    timeout: 30s\n    steps:\n      - call: {flow: fitbit-refresh-token}",
+		Build: func(b *engine.Builder, c *lockConfig) (engine.Step, error) {
+			if c.Timeout <= 0 {
+				b.Errorf(b.FieldPos("timeout"), "lock: timeout must be more than 0 (e.g. 30s)")
+				return nil, engine.ErrReported
+			}
+			if c.Steps.Len() == 0 {
+				b.Errorf(b.FieldPos("steps"), "lock: steps is empty: a lock guards at least one step")
+				return nil, engine.ErrReported
+			}
+			name := c.Name
+			if name == "" {
+				name = b.FlowID() + "@" + b.Pos().FileLine()
+			}
+			return &lockStep{key: c.Key, name: name, timeout: c.Timeout, steps: c.Steps}, nil
+		},
+	})
+}
+
+func (s *lockStep) Run(ctx context.Context, x *engine.Exchange) error {
+	key, err := s.key.String(x)
+	if err != nil {
+		return errorf("lock %s: key: %w", s.name, err)
+	}
+	l, err := acquireLock(ctx, lockID{s.name, key}, x, s.timeout)
+	if err != nil {
+		return err
+	}
+	defer l.release() // also when a nested step panics
+	return s.steps.Run(ctx, x)
+}
+
+// The lock table: one entry per (name, key) that is held or waited for.
+// An entry is reference-counted by its holder and its waiters and removed
+// when the last of them leaves, so a million distinct keys over time cost
+// nothing once they are done.
+var locks = struct {
+	mu sync.Mutex
+	m  map[lockID]*lockEntry
+}{m: map[lockID]*lockEntry{}}
+
+type lockID struct{ name, key string }
+
+type lockEntry struct {
+	// sem holds one token while the lock is held. Waiters block sending
+	// to it; the runtime queues blocked senders in order and hands the
+	// slot to the first of them when the holder receives, so the lock
+	// passes on in arrival order and a newcomer cannot overtake.
+	sem chan struct{}
+	// refs counts the holder and the waiters; guarded by locks.mu.
+	refs int
+	// holder is the exchange holding the lock, to refuse reentry;
+	// guarded by locks.mu.
+	holder *engine.Exchange
+}
+
+// heldLock is a lock acquired by one message.
+type heldLock struct {
+	id lockID
+	e  *lockEntry
+}
+
+func acquireLock(ctx context.Context, id lockID, x *engine.Exchange, timeout time.Duration) (*heldLock, error) {
+	locks.mu.Lock()
+	e := locks.m[id]
+	if e == nil {
+		e = &lockEntry{sem: make(chan struct{}, 1)}
+		locks.m[id] = e
+	}
+	if e.holder == x {
+		locks.mu.Unlock()
+		return nil, errorf("lock %s for key %q is already held by this message (locks are not reentrant)", id.name, id.key)
+	}
+	e.refs++
+	locks.mu.Unlock()
+
+	select {
+	case e.sem <- struct{}{}: // free: no timer needed
+	default:
+		start := time.Now()
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		select {
+		case e.sem <- struct{}{}:
+		case <-t.C:
+			unrefLock(id, e)
+			return nil, &engine.StatusError{Status: 503,
+				Msg: fmt.Sprintf("lock %s for key %q not acquired within %v", id.name, id.key, timeout)}
+		case <-ctx.Done():
+			unrefLock(id, e)
+			return nil, fmt.Errorf("lock %s for key %q not acquired: gave up after %v: %w",
+				id.name, id.key, time.Since(start).Round(time.Millisecond), context.Cause(ctx))
+		}
+	}
+	locks.mu.Lock()
+	e.holder = x
+	locks.mu.Unlock()
+	return &heldLock{id, e}, nil
+}
+
+func (l *heldLock) release() {
+	locks.mu.Lock()
+	l.e.holder = nil
+	locks.mu.Unlock()
+	<-l.e.sem // hands the slot to the first waiter, if any
+	unrefLock(l.id, l.e)
+}
+
+func unrefLock(id lockID, e *lockEntry) {
+	locks.mu.Lock()
+	if e.refs--; e.refs == 0 {
+		delete(locks.m, id)
+	}
+	locks.mu.Unlock()
+}
+
+// lockTableLen is the number of (name, key) entries held or waited for.
+func lockTableLen() int {
+	locks.mu.Lock()
+	defer locks.mu.Unlock()
+	return len(locks.m)
+}
