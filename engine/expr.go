@@ -285,9 +285,18 @@ func (t *Template) Int(x *Exchange) (int, error) {
 	return 0, fmt.Errorf("%s: want an integer, got %s", t.src, describe(v))
 }
 
-func notSetError(src string) error {
-	return fmt.Errorf("${%s} has no value; write ${%s ?? \"default\"} if it may be missing", src, src)
+// NoValueError is the error of a template whose expression gave nil: a
+// missing value. Steps that have their own answer to a missing value (the
+// map step's $default) tell it from other failures with errors.As.
+type NoValueError struct {
+	Expr string // the expression's source, without ${ }
 }
+
+func (e *NoValueError) Error() string {
+	return fmt.Sprintf("${%s} has no value; write ${%s ?? \"default\"} if it may be missing", e.Expr, e.Expr)
+}
+
+func notSetError(src string) error { return &NoValueError{Expr: src} }
 
 func describe(v any) string {
 	switch v.(type) {

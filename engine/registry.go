@@ -198,6 +198,17 @@ func (b *Builder) CompileTemplate(n *yaml.Node) *Template {
 	return t
 }
 
+// InFile returns a builder whose positions name path instead of the flow
+// file, for steps that compile templates they read from a file of their
+// own (a mapping template beside the flow): CompileTemplate and the
+// positions it reports then point into that file. Expressions still see
+// the flow's declared env and secrets.
+func (b *Builder) InFile(path string) *Builder {
+	c := *b
+	c.file = path
+	return &c
+}
+
 // WithItem returns a builder whose expressions may use `item`.
 func (b *Builder) WithItem() *Builder {
 	c := *b
