@@ -31,6 +31,25 @@ func NewAdmin(rt *Runtime, token string, ready func() bool) *Admin {
 	return a
 }
 
+// AddReload serves POST /admin/reload with r.
+func (a *Admin) AddReload(r *Reloader) {
+	a.Handle("POST /admin/reload", http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		res := r.Reload()
+		if res.OK {
+			WriteJSON(w, http.StatusOK, map[string]any{"status": "reloaded", "versions": res.Versions, "took_ms": float64(res.Took.Microseconds()) / 1000})
+			return
+		}
+		errs := []LoadError{}
+		for _, e := range res.Errors {
+			errs = append(errs, LoadError{File: e.Pos.File, Line: e.Pos.Line, Col: e.Pos.Col, Message: e.Msg})
+		}
+		if res.Err != nil {
+			errs = append(errs, LoadError{File: r.Dir, Message: res.Err.Error()})
+		}
+		WriteJSON(w, http.StatusUnprocessableEntity, map[string]any{"status": "invalid; the running flows keep serving", "errors": errs})
+	}))
+}
+
 // Handle adds an endpoint that needs the bearer token.
 func (a *Admin) Handle(pattern string, h http.Handler) {
 	a.mux.Handle(pattern, a.auth(h))

@@ -67,6 +67,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sig)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
 	appLn, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -96,6 +99,15 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	var ready atomic.Bool
 	admin := engine.NewAdmin(rt, os.Getenv("STRIDE_ADMIN_TOKEN"), ready.Load)
 	admin.AddStoreRoutes(rt.Services())
+	reloader := &engine.Reloader{Dir: *flowsDir, Lookup: lookup, RT: rt, Admin: admin, Log: log}
+	admin.AddReload(reloader)
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	defer stopWatch()
+	go func() {
+		if err := reloader.Watch(watchCtx); err != nil {
+			log.Error("not watching the flows directory: edits need SIGHUP or POST /admin/reload", "dir", *flowsDir, "error", err)
+		}
+	}()
 	appSrv := &http.Server{Handler: rt, ReadHeaderTimeout: 10 * time.Second}
 	adminSrv := &http.Server{Handler: admin, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 2)
@@ -104,13 +116,19 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	ready.Store(true)
 	log.Info("stride running", "flows", len(set.Flows()), "addr", appLn.Addr().String(), "admin", adminLn.Addr().String())
 
-	select {
-	case s := <-sig:
-		log.Info("shutting down", "signal", s.String())
-	case err := <-errc:
-		fmt.Fprintln(stderr, "stride run: server stopped:", err)
-		return 1
+	for running := true; running; {
+		select {
+		case s := <-sig:
+			log.Info("shutting down", "signal", s.String())
+			running = false
+		case <-hup:
+			reloader.Reload()
+		case err := <-errc:
+			fmt.Fprintln(stderr, "stride run: server stopped:", err)
+			return 1
+		}
 	}
+	stopWatch()
 	ctx, cancel := context.WithTimeout(context.Background(), *shutdownTimeout)
 	defer cancel()
 	code := 0

@@ -1,0 +1,176 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// Reloader loads the flow set from a directory and swaps it into a
+// runtime: at start, on file changes (watched with fsnotify, debounced),
+// on SIGHUP and on POST /admin/reload. A set with any error is never
+// swapped in: the running set keeps serving and the errors are kept for
+// GET /admin/flows.
+type Reloader struct {
+	Dir    string
+	Lookup Lookup
+	RT     *Runtime
+	Admin  *Admin // may be nil
+	Log    *slog.Logger
+	// Debounce is how long the watcher waits for more changes before it
+	// reloads (editors write a file in several steps). Default 50ms.
+	Debounce time.Duration
+	// OnResult, when set, is called after every reload attempt (metrics).
+	OnResult func(ok bool, took time.Duration)
+
+	mu sync.Mutex // one reload at a time
+}
+
+// ReloadResult is what a reload did.
+type ReloadResult struct {
+	OK       bool
+	Versions map[string]string // flow id → version, after a good reload
+	Errors   ErrorList
+	Err      error // an error that is not a load error (unreadable directory)
+	Took     time.Duration
+}
+
+// Reload loads and validates the whole directory and, if it is valid,
+// swaps it in.
+func (r *Reloader) Reload() ReloadResult {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	start := time.Now()
+	set, err := LoadPaths(r.Dir)
+	res := ReloadResult{Took: time.Since(start)}
+	if err != nil {
+		if !errors.As(err, &res.Errors) {
+			res.Err = err
+		}
+		if r.Admin != nil {
+			r.Admin.SetLoadErrors(err)
+		}
+		for _, e := range res.Errors {
+			r.Log.Error("flow file invalid; the running flows keep serving", "at", e.Pos.String(), "error", e.Msg)
+		}
+		if res.Err != nil {
+			r.Log.Error("reload failed; the running flows keep serving", "error", err)
+		}
+		r.report(false, time.Since(start))
+		return res
+	}
+	for _, id := range set.Bind(r.Lookup) {
+		r.Log.Warn("flow not started", "flow", id, "reason", set.Flow(id).Disabled)
+	}
+	r.RT.Swap(set)
+	if r.Admin != nil {
+		r.Admin.SetLoadErrors(nil)
+	}
+	res.OK = true
+	res.Took = time.Since(start)
+	res.Versions = map[string]string{}
+	for _, f := range set.Flows() {
+		res.Versions[f.ID] = f.Version
+	}
+	r.Log.Info("flows reloaded", "flows", len(res.Versions), "took", res.Took)
+	r.report(true, res.Took)
+	return res
+}
+
+func (r *Reloader) report(ok bool, took time.Duration) {
+	if r.OnResult != nil {
+		r.OnResult(ok, took)
+	}
+}
+
+// Watch reloads on changes under Dir until ctx ends. New, removed and
+// renamed files and directories count, and so do editors' atomic saves
+// (write a temporary file, rename it over the flow).
+func (r *Reloader) Watch(ctx context.Context) error {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	if err := addTree(w, r.Dir); err != nil {
+		return err
+	}
+	debounce := r.Debounce
+	if debounce <= 0 {
+		debounce = 50 * time.Millisecond
+	}
+	var timer *time.Timer
+	fire := make(chan struct{}, 1)
+	for {
+		select {
+		case <-ctx.Done():
+			if timer != nil {
+				timer.Stop()
+			}
+			return nil
+		case ev, ok := <-w.Events:
+			if !ok {
+				return nil
+			}
+			if ev.Has(fsnotify.Create) {
+				if st, err := os.Stat(ev.Name); err == nil && st.IsDir() {
+					_ = addTree(w, ev.Name) // a new directory of flows
+				}
+			}
+			if !relevant(ev.Name) {
+				continue
+			}
+			if timer == nil {
+				timer = time.AfterFunc(debounce, func() {
+					select {
+					case fire <- struct{}{}:
+					default:
+					}
+				})
+			} else {
+				timer.Reset(debounce)
+			}
+		case <-fire:
+			r.Reload()
+		case err, ok := <-w.Errors:
+			if !ok {
+				return nil
+			}
+			r.Log.Error("watching flows failed", "dir", r.Dir, "error", err)
+		}
+	}
+}
+
+// relevant reports whether a changed path can change the flow set: a
+// flow file, a mapping template, or a directory (a removed directory of
+// flows). Editor swap and backup files are not.
+func relevant(path string) bool {
+	base := filepath.Base(path)
+	if strings.HasPrefix(base, ".") || strings.HasSuffix(base, "~") || strings.HasSuffix(base, ".swp") {
+		return false
+	}
+	return strings.HasSuffix(base, ".yaml") || strings.HasSuffix(base, ".json") || !strings.Contains(base, ".")
+}
+
+func addTree(w *fsnotify.Watcher, root string) error {
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil // vanished meanwhile
+		}
+		if d.IsDir() {
+			if p != root && strings.HasPrefix(d.Name(), ".") {
+				return filepath.SkipDir
+			}
+			return w.Add(p)
+		}
+		return nil
+	})
+}
