@@ -138,6 +138,21 @@ func (b *adminBackend) do(method, path string, out any) ([]byte, error) {
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if resp.StatusCode == http.StatusUnprocessableEntity && strings.HasSuffix(path, "/reload") {
+		var e struct {
+			Errors []struct {
+				File      string
+				Line, Col int
+				Message   string
+			}
+		}
+		_ = json.Unmarshal(data, &e)
+		var b strings.Builder
+		for _, le := range e.Errors {
+			fmt.Fprintf(&b, "\n%s:%d:%d: %s", le.File, le.Line, le.Col, le.Message)
+		}
+		return nil, fmt.Errorf("the flows are invalid; the running flows keep serving:%s", b.String())
+	}
 	if resp.StatusCode >= 300 {
 		var e struct{ Error string }
 		_ = json.Unmarshal(data, &e)
