@@ -313,6 +313,7 @@ type Exchange struct {
 	set       *FlowSet
 	now       func() time.Time
 	services  *Services
+	observer  Observer
 	onSuccess *hooks // shared with child exchanges
 
 	errInfo   *ErrorInfo
@@ -378,7 +379,7 @@ func (x *Exchange) Child(msg *Message, split *SplitInfo) *Exchange {
 	if x.onSuccess == nil {
 		x.onSuccess = &hooks{}
 	}
-	return &Exchange{onSuccess: x.onSuccess, ID: x.ID, Msg: msg, Query: x.Query, Request: x.Request, RawBody: x.RawBody, flow: x.flow, set: x.set, Log: x.Log,
+	return &Exchange{onSuccess: x.onSuccess, observer: x.observer, ID: x.ID, Msg: msg, Query: x.Query, Request: x.Request, RawBody: x.RawBody, flow: x.flow, set: x.set, Log: x.Log,
 		now: x.now, services: x.services, errInfo: x.errInfo, split: split, item: x.item, inOnError: x.inOnError}
 }
 

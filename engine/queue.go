@@ -149,7 +149,7 @@ func (c *consumer) process(m store.Message) {
 		msg.Property[k] = v
 	}
 	x := NewExchange(m.ID, msg, c.set, c.rt.Now)
-	x.Log, x.services = c.rt.Log, c.rt.services
+	x.Log, x.services, x.observer = c.rt.Log, c.rt.services, c.rt.Observer
 	x.RawBody = m.Body
 	attempt := m.Attempts + 1
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.Timeout)
@@ -168,6 +168,7 @@ func (c *consumer) process(m store.Message) {
 	if attempt >= c.cfg.Retry.MaxAttempts {
 		c.rt.Log.Error("message escalated to the dead letters", "message_id", m.ID, "flow", c.flow.ID, "queue", c.cfg.Name, "attempts", attempt, "error", errText)
 		c.rt.RecordStatus(x, c.flow, "queue", attempt, "ESCALATED", start, err)
+		c.rt.observe(c.flow, "ESCALATED", start, x)
 		if derr := c.q.DeadLetter(bg, c.cfg.Name, m.ID, errText); derr != nil {
 			c.rt.Log.Error("dead-lettering failed", "message_id", m.ID, "error", derr)
 		}
@@ -176,6 +177,7 @@ func (c *consumer) process(m store.Message) {
 	wait := backoff(c.cfg.Retry, attempt)
 	c.rt.Log.Warn("message failed; will retry", "message_id", m.ID, "flow", c.flow.ID, "attempt", attempt, "retry_in", wait, "error", errText)
 	c.rt.RecordStatus(x, c.flow, "queue", attempt, "RETRY", start, err)
+	c.rt.observe(c.flow, "RETRY", start, x)
 	if rerr := c.q.Retry(bg, c.cfg.Name, m.ID, time.Now().Add(wait), errText); rerr != nil && !errors.Is(rerr, store.ErrNotFound) {
 		c.rt.Log.Error("queue retry failed", "message_id", m.ID, "error", rerr)
 	}
@@ -192,4 +194,10 @@ func backoff(r QueueRetry, attempt int) time.Duration {
 	d = min(d, r.MaxBackoff)
 	jitter := time.Duration(float64(d) * 0.2 * (2*rand.Float64() - 1))
 	return max(d+jitter, 0)
+}
+
+func (r *Runtime) observe(f *Flow, status string, start time.Time, x *Exchange) {
+	if r.Observer != nil {
+		r.Observer.MessageDone(f.ID, "queue", status, time.Since(start), x.Trace)
+	}
 }

@@ -28,6 +28,8 @@ type Runtime struct {
 	Now func() time.Time
 	// Clock drives timer triggers; nil means the real clock.
 	Clock Clock
+	// Observer receives measurements for metrics; nil for none.
+	Observer Observer
 
 	services  *Services
 	recorder  *logRecorder
@@ -154,6 +156,7 @@ func (r *Runtime) NewExchange(set *FlowSet, msg *Message) *Exchange {
 	x := NewExchange(NewMessageID(), msg, set, r.Now)
 	x.Log = r.Log
 	x.services = r.services
+	x.observer = r.Observer
 	return x
 }
 
@@ -201,6 +204,9 @@ func (h *httpFlow) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			status = se.Status
 		}
 		writeJSONError(w, status, msg, x.ID)
+		if h.r.Observer != nil {
+			h.r.Observer.InboundHTTP(h.flow.ID, status)
+		}
 		return
 	}
 	resp := x.Response
@@ -224,6 +230,9 @@ func (h *httpFlow) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	hdr.Set("X-Stride-Message-Id", x.ID)
 	writeBody(w, req, resp.Status, resp.Body)
+	if h.r.Observer != nil {
+		h.r.Observer.InboundHTTP(h.flow.ID, resp.Status)
+	}
 }
 
 func pathParams(req *http.Request, pattern string) map[string]string {
@@ -257,6 +266,9 @@ func (r *Runtime) Finish(ctx context.Context, x *Exchange, f *Flow, trigger stri
 		r.Log.Debug("message done", attrs...)
 	}
 	r.RecordStatus(x, f, trigger, attempt, status, start, err)
+	if r.Observer != nil {
+		r.Observer.MessageDone(f.ID, trigger, status, time.Since(start), x.Trace)
+	}
 	return status
 }
 

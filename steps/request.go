@@ -479,7 +479,9 @@ type attemptResult struct {
 func (s *requestStep) exchange(ctx context.Context, x *engine.Exchange, o *outbound) (res attemptResult, note string) {
 	r := &s.retry
 	for attempt := 1; ; attempt++ {
+		began := time.Now()
 		res = s.attempt(ctx, o)
+		x.ObserveOutbound(o.to.u.Host, res.status, time.Since(began))
 		if !s.retryable(ctx, res) {
 			if attempt > 1 {
 				note = fmt.Sprintf("after %d attempts", attempt)

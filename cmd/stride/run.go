@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/metrics"
 )
 
 func cmdRun(args []string, stdout, stderr io.Writer) int {
@@ -93,13 +94,16 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	defer db.Close()
 	rt := engine.NewRuntime(log)
+	m := metrics.New(db)
+	rt.Observer = m
 	rt.SetServices(&engine.Services{KV: db.KV(), Queues: db.Queues(), Log: db.Log()})
 	rt.Swap(set)
 
 	var ready atomic.Bool
 	admin := engine.NewAdmin(rt, os.Getenv("STRIDE_ADMIN_TOKEN"), ready.Load)
 	admin.AddStoreRoutes(rt.Services())
-	reloader := &engine.Reloader{Dir: *flowsDir, Lookup: lookup, RT: rt, Admin: admin, Log: log}
+	admin.Handle("GET /metrics", m.Handler())
+	reloader := &engine.Reloader{Dir: *flowsDir, Lookup: lookup, RT: rt, Admin: admin, Log: log, OnResult: m.Reload}
 	admin.AddReload(reloader)
 	watchCtx, stopWatch := context.WithCancel(context.Background())
 	defer stopWatch()

@@ -1,0 +1,127 @@
+// Package metrics exposes Stride's measurements in the Prometheus text
+// format (GET /metrics), with client_golang. It implements
+// engine.Observer for what happens per message, and collects gauges
+// (queue depth, oldest message, datastore size) from the store when
+// Prometheus scrapes.
+package metrics
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/store"
+)
+
+// Metrics is one registry of Stride's metrics (not the global one, so
+// tests can run several side by side).
+type Metrics struct {
+	reg       *prometheus.Registry
+	messages  *prometheus.CounterVec
+	duration  *prometheus.HistogramVec
+	steps     *prometheus.HistogramVec
+	inbound   *prometheus.CounterVec
+	outbound  *prometheus.CounterVec
+	outDur    *prometheus.HistogramVec
+	reloads   *prometheus.CounterVec
+	reloadDur prometheus.Histogram
+}
+
+// New returns the metrics; db may be nil (no store gauges).
+func New(db *store.DB) *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry()}
+	m.messages = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stride_messages_total", Help: "Message attempts ended, by flow, trigger and final status."}, []string{"flow", "trigger", "status"})
+	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "stride_message_duration_seconds", Help: "Time from the start to the end of a message attempt.", Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10)}, []string{"flow"})
+	m.steps = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "stride_step_duration_seconds", Help: "Step latency by flow and step kind.", Buckets: prometheus.ExponentialBuckets(0.00005, 4, 11)}, []string{"flow", "kind"})
+	m.inbound = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stride_http_requests_total", Help: "Requests to http triggers, by flow and status code."}, []string{"flow", "code"})
+	m.outbound = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stride_http_client_requests_total", Help: "Requests sent by request steps, by target host and status code (0: no answer)."}, []string{"host", "code"})
+	m.outDur = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "stride_http_client_duration_seconds", Help: "Latency of requests sent by request steps.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 9)}, []string{"host"})
+	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stride_reloads_total", Help: "Flow reloads by result (ok, failed)."}, []string{"result"})
+	m.reloadDur = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "stride_reload_duration_seconds", Help: "Time to load, validate and swap the flows.", Buckets: prometheus.ExponentialBuckets(0.0005, 4, 8)})
+	m.reg.MustRegister(m.messages, m.duration, m.steps, m.inbound, m.outbound, m.outDur, m.reloads, m.reloadDur,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if db != nil {
+		m.reg.MustRegister(&storeCollector{db: db})
+	}
+	return m
+}
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// MessageDone implements engine.Observer.
+func (m *Metrics) MessageDone(flow, trigger, status string, took time.Duration, trace []engine.TraceEntry) {
+	m.messages.WithLabelValues(flow, trigger, status).Inc()
+	m.duration.WithLabelValues(flow).Observe(took.Seconds())
+	for _, t := range trace {
+		m.steps.WithLabelValues(flow, t.Kind).Observe(t.Duration.Seconds())
+	}
+}
+
+// InboundHTTP implements engine.Observer.
+func (m *Metrics) InboundHTTP(flow string, status int) {
+	m.inbound.WithLabelValues(flow, strconv.Itoa(status)).Inc()
+}
+
+// OutboundHTTP implements engine.Observer.
+func (m *Metrics) OutboundHTTP(host string, status int, took time.Duration) {
+	m.outbound.WithLabelValues(host, strconv.Itoa(status)).Inc()
+	m.outDur.WithLabelValues(host).Observe(took.Seconds())
+}
+
+// Reload implements engine.Observer.
+func (m *Metrics) Reload(ok bool, took time.Duration) {
+	result := "ok"
+	if !ok {
+		result = "failed"
+	}
+	m.reloads.WithLabelValues(result).Inc()
+	m.reloadDur.Observe(took.Seconds())
+}
+
+// storeCollector reads queue depths and the database size at scrape time.
+type storeCollector struct{ db *store.DB }
+
+var (
+	queueDepth  = prometheus.NewDesc("stride_queue_messages", "Messages in a durable queue, by state (ready, in_flight, delayed, dead).", []string{"queue", "state"}, nil)
+	queueOldest = prometheus.NewDesc("stride_queue_oldest_message_age_seconds", "Age of the oldest live message of a queue.", []string{"queue"}, nil)
+	storeBytes  = prometheus.NewDesc("stride_store_bytes", "Size of the badger database (lsm, vlog).", []string{"part"}, nil)
+)
+
+func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- queueDepth
+	ch <- queueOldest
+	ch <- storeBytes
+}
+
+func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	names, _ := c.db.Queues().Names(ctx)
+	for _, q := range names {
+		st, err := c.db.Queues().Stats(ctx, q)
+		if err != nil {
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(queueDepth, prometheus.GaugeValue, float64(st.Ready), q, "ready")
+		ch <- prometheus.MustNewConstMetric(queueDepth, prometheus.GaugeValue, float64(st.InFlight), q, "in_flight")
+		ch <- prometheus.MustNewConstMetric(queueDepth, prometheus.GaugeValue, float64(st.Delayed), q, "delayed")
+		ch <- prometheus.MustNewConstMetric(queueDepth, prometheus.GaugeValue, float64(st.Dead), q, "dead")
+		age := 0.0
+		if !st.OldestEnqueued.IsZero() {
+			age = time.Since(st.OldestEnqueued).Seconds()
+		}
+		ch <- prometheus.MustNewConstMetric(queueOldest, prometheus.GaugeValue, age, q)
+	}
+	lsm, vlog := c.db.Size()
+	ch <- prometheus.MustNewConstMetric(storeBytes, prometheus.GaugeValue, float64(lsm), "lsm")
+	ch <- prometheus.MustNewConstMetric(storeBytes, prometheus.GaugeValue, float64(vlog), "vlog")
+}
