@@ -91,18 +91,30 @@ func (r *Reloader) report(ok bool, took time.Duration) {
 	}
 }
 
-// Watch reloads on changes under Dir until ctx ends. New, removed and
-// renamed files and directories count, and so do editors' atomic saves
-// (write a temporary file, rename it over the flow).
-func (r *Reloader) Watch(ctx context.Context) error {
+// Watch starts watching Dir and returns once the watches are in place (so
+// no edit made after it returns is missed); it then reloads on changes
+// until ctx ends, and closes done. New, removed and renamed files and
+// directories count, and so do editors' atomic saves (write a temporary
+// file, rename it over the flow).
+func (r *Reloader) Watch(ctx context.Context) (done <-chan struct{}, err error) {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer w.Close()
 	if err := addTree(w, r.Dir); err != nil {
-		return err
+		w.Close()
+		return nil, err
 	}
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		defer w.Close()
+		r.watch(ctx, w)
+	}()
+	return finished, nil
+}
+
+func (r *Reloader) watch(ctx context.Context, w *fsnotify.Watcher) {
 	debounce := r.Debounce
 	if debounce <= 0 {
 		debounce = 50 * time.Millisecond
@@ -115,10 +127,10 @@ func (r *Reloader) Watch(ctx context.Context) error {
 			if timer != nil {
 				timer.Stop()
 			}
-			return nil
+			return
 		case ev, ok := <-w.Events:
 			if !ok {
-				return nil
+				return
 			}
 			if ev.Has(fsnotify.Create) {
 				if st, err := os.Stat(ev.Name); err == nil && st.IsDir() {
@@ -142,7 +154,7 @@ func (r *Reloader) Watch(ctx context.Context) error {
 			r.Reload()
 		case err, ok := <-w.Errors:
 			if !ok {
-				return nil
+				return
 			}
 			r.Log.Error("watching flows failed", "dir", r.Dir, "error", err)
 		}

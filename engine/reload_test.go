@@ -50,8 +50,10 @@ func startReloader(t *testing.T, dir string) (*httptest.Server, *engine.Reloader
 		t.Fatalf("initial load: %v %v", res.Errors, res.Err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = r.Watch(ctx); close(done) }()
+	done, err := r.Watch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(rt)
 	t.Cleanup(func() { cancel(); <-done; srv.Close() })
 	return srv, r

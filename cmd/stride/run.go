@@ -107,11 +107,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	admin.AddReload(reloader)
 	watchCtx, stopWatch := context.WithCancel(context.Background())
 	defer stopWatch()
-	go func() {
-		if err := reloader.Watch(watchCtx); err != nil {
-			log.Error("not watching the flows directory: edits need SIGHUP or POST /admin/reload", "dir", *flowsDir, "error", err)
-		}
-	}()
+	if _, err := reloader.Watch(watchCtx); err != nil {
+		log.Error("not watching the flows directory: edits need SIGHUP or POST /admin/reload", "dir", *flowsDir, "error", err)
+	}
 	appSrv := &http.Server{Handler: rt, ReadHeaderTimeout: 10 * time.Second}
 	adminSrv := &http.Server{Handler: admin, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 2)
