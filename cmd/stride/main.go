@@ -29,6 +29,7 @@ func commands() []command {
 		{"reload", "reload a running stride's flows now", cmdReload},
 		{"trigger", "run a timer flow now, through the admin API", cmdTrigger},
 		{"store", "list, read and delete data store entries", cmdStore},
+		{"map", "run a mapping template on a payload file and print the result", cmdMap},
 		{"steps", "list step and trigger kinds, or describe one", cmdSteps},
 		{"functions", "list the expression functions", cmdFunctions},
 		{"schema", "print the flow JSON Schema (for editors)", cmdSchema},
