@@ -126,3 +126,11 @@ type StatusError struct {
 }
 
 func (e *StatusError) Error() string { return e.Msg }
+
+// PermanentError marks a failure that trying again cannot fix (a
+// malformed payload): a queue consumer records the message FAILED and
+// removes it instead of retrying it.
+type PermanentError struct{ Err error }
+
+func (e *PermanentError) Error() string { return e.Err.Error() }
+func (e *PermanentError) Unwrap() error { return e.Err }

@@ -165,6 +165,15 @@ func (c *consumer) process(m store.Message) {
 		return
 	}
 	errText := x.Redact(err.Error())
+	var permanent *PermanentError
+	if errors.As(err, &permanent) {
+		c.rt.Log.Error("message failed and will not be retried", "message_id", m.ID, "flow", c.flow.ID, "queue", c.cfg.Name, "error", errText)
+		c.rt.Finish(ctx, x, c.flow, "queue", attempt, start, err)
+		if aerr := c.q.Ack(bg, c.cfg.Name, m.ID); aerr != nil {
+			c.rt.Log.Error("queue ack failed", "message_id", m.ID, "error", aerr)
+		}
+		return
+	}
 	if attempt >= c.cfg.Retry.MaxAttempts {
 		c.rt.Log.Error("message escalated to the dead letters", "message_id", m.ID, "flow", c.flow.ID, "queue", c.cfg.Name, "attempts", attempt, "error", errText)
 		c.rt.RecordStatus(x, c.flow, "queue", attempt, "ESCALATED", start, err)

@@ -217,3 +217,33 @@ func TestEnqueueToAQueueNobodyConsumesIsALoadError(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestPermanentFailureIsNotRetried(t *testing.T) {
+	db := openStore(t)
+	srv, _ := startRuntime(t, db, "p.yaml", producerFlow, "c.yaml", `
+flow: worker
+trigger: {queue: {name: work, retry: {max_attempts: 5, backoff: 10ms}}}
+steps:
+  - route:
+      - when: '!(body startsWith "{")'
+        steps:
+          - fail: {message: 'not a JSON object: ${body}', retry: false}
+`)
+	resp, _ := do(t, "POST", srv.URL+"/in", "garbage")
+	if resp.StatusCode != 204 {
+		t.Fatal(resp.StatusCode)
+	}
+	ctx := context.Background()
+	var entries []store.LogEntry
+	waitFor(t, "the FAILED entry", func() bool {
+		entries, _ = db.Log().List(ctx, store.Filter{Flow: "worker"})
+		return len(entries) == 1 && entries[0].Status == "FAILED"
+	})
+	if !strings.Contains(entries[0].Error, "not a JSON object: garbage") {
+		t.Fatalf("entry %+v", entries[0])
+	}
+	st, _ := db.Queues().Stats(ctx, "work")
+	if st.Ready+st.Delayed+st.InFlight+st.Dead != 0 {
+		t.Fatalf("the message must be gone, not retried: %+v", st)
+	}
+}

@@ -10,6 +10,7 @@ import (
 type failConfig struct {
 	Message *engine.Template `yaml:"message" required:"true" doc:"Why the message fails; becomes error.message."`
 	Status  *engine.Template `yaml:"status" doc:"An HTTP status to carry (error.status; an http trigger answers with it)."`
+	Retry   *bool            `yaml:"retry" doc:"false: trying again cannot help (a malformed payload); a queue consumer records the message FAILED instead of retrying it."`
 }
 
 type failStep struct{ c *failConfig }
@@ -30,12 +31,16 @@ func (s *failStep) Run(_ context.Context, x *engine.Exchange) error {
 	if err != nil {
 		return err
 	}
+	var out error = errorf("%s", msg)
 	if s.c.Status != nil {
 		status, err := s.c.Status.Int(x)
 		if err != nil {
 			return err
 		}
-		return &engine.StatusError{Status: status, Msg: msg}
+		out = &engine.StatusError{Status: status, Msg: msg}
 	}
-	return errorf("%s", msg)
+	if s.c.Retry != nil && !*s.c.Retry {
+		out = &engine.PermanentError{Err: out}
+	}
+	return out
 }
