@@ -36,8 +36,9 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./... | tee bench.out
 	$(GO) run ./cmd/stride-bench -duration 3s -rounds 3 | tee -a bench.out
 
+# The shipped Fitbit flows against the sandbox, end to end, with a report.
 demo: build
-	./scripts/demo.sh
+	$(GO) run ./cmd/stride-demo -bin $(BIN) -flows flows
 
 clean:
 	rm -rf bin .demo bench.out

@@ -69,7 +69,12 @@ func (s *enqueueStep) Run(ctx context.Context, x *engine.Exchange) error {
 			return errorf("key: %w", err)
 		}
 	} else if m.Key, err = x.QueueKey(s.c.Queue, engine.NewMessage(m.Body, m.ContentType)); err != nil {
-		return err
+		// The consumer's key is a scheduling hint: a message it cannot be
+		// computed for (a malformed payload) is still queued, without
+		// ordering, so that the consumer can judge it and it is not lost
+		// at intake.
+		x.Log.Warn("enqueue: ordering key not computed; queued without a key", "flow", x.Flow().ID, "message_id", x.ID, "queue", s.c.Queue, "error", x.Redact(err.Error()))
+		m.Key = ""
 	}
 	for _, h := range s.headers {
 		if v, ok := x.Msg.Header[h]; ok {

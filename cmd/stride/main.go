@@ -25,6 +25,7 @@ func commands() []command {
 		{"run", "run flows: HTTP listener, admin API, triggers", cmdRun},
 		{"validate", "check flow files and report every error with file:line:col", cmdValidate},
 		{"messages", "read the message processing log; replay escalated messages", cmdMessages},
+		{"sandbox", "run local fakes of the Fitbit API and Marketing Cloud", cmdSandbox},
 		{"status", "show the flows a running stride serves", cmdStatus},
 		{"reload", "reload a running stride's flows now", cmdReload},
 		{"trigger", "run a timer flow now, through the admin API", cmdTrigger},
