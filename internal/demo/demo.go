@@ -304,4 +304,3 @@ func randomHex(n int) string {
 
 // TempData makes a data directory.
 func TempData() (string, error) { return os.MkdirTemp("", "stride-demo-") }
-
