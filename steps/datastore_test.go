@@ -31,7 +31,7 @@ func runWith(t *testing.T, svc *engine.Services, steps, body string) (*engine.Ex
 		t.Fatalf("load: %v", err)
 	}
 	set.Bind(func(string) (string, bool) { return "", false })
-	x := engine.NewExchange("m1", engine.NewMessage([]byte(body), "application/json"), set, nil)
+	x := engine.NewExchange(engine.NewMessageID(), engine.NewMessage([]byte(body), "application/json"), set, nil)
 	x.SetServices(svc)
 	err = set.Run(context.Background(), "f", x)
 	if err == nil {

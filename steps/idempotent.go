@@ -81,7 +81,7 @@ func (s *idempotentStep) Run(ctx context.Context, x *engine.Exchange) error {
 	if err != nil {
 		return err
 	}
-	dup, err := s.claim(ctx, kv, id, rec)
+	dup, rec, err := s.claim(ctx, kv, x, id, rec)
 	if err != nil {
 		return errorf("idempotent: claiming id %q in store %s: %w", id, s.c.Store, err)
 	}
@@ -131,31 +131,57 @@ func (s *idempotentStep) claimRecord(x *engine.Exchange) ([]byte, error) {
 // outlasted the store's retries) — and the entry decides: someone else's
 // claim is a duplicate, ours is withdrawn and the error returned, and no
 // entry at all means the claim can be tried again.
-func (s *idempotentStep) claim(ctx context.Context, kv store.KV, id string, rec []byte) (dup bool, err error) {
+//
+// A claim held by this same message id is not a duplicate: the message is
+// being delivered again (the process died inside the block, or a retry
+// found its own claim still there), so it runs the block and takes over
+// that claim.
+func (s *idempotentStep) claim(ctx context.Context, kv store.KV, x *engine.Exchange, id string, rec []byte) (dup bool, held []byte, err error) {
 	for range claimAttempts {
 		err = kv.Put(ctx, s.c.Store, id, rec, store.PutOptions{TTL: s.ttl})
 		switch {
 		case err == nil:
-			return false, nil
+			return false, rec, nil
 		case errors.Is(err, store.ErrExists):
-			return true, nil
+			if e, gerr := kv.Get(ctx, s.c.Store, id); gerr == nil && claimedBy(e.Value) == x.ID {
+				return false, e.Value, nil
+			}
+			return true, rec, nil
 		case ctx.Err() != nil || errors.Is(err, store.ErrInvalid) || errors.Is(err, store.ErrClosed):
-			return false, err
+			return false, rec, err
 		}
 		e, gerr := kv.Get(ctx, s.c.Store, id)
 		switch {
 		case gerr == nil && !bytes.Equal(e.Value, rec):
-			return true, nil
+			if claimedBy(e.Value) == x.ID {
+				return false, e.Value, nil
+			}
+			return true, rec, nil
 		case gerr == nil: // our write is there but was not confirmed
 			if derr := kv.Delete(context.WithoutCancel(ctx), s.c.Store, id); derr != nil && !errors.Is(derr, store.ErrNotFound) {
-				return false, errors.Join(err, derr)
+				return false, rec, errors.Join(err, derr)
 			}
-			return false, err
+			return false, rec, err
 		case !errors.Is(gerr, store.ErrNotFound):
-			return false, errors.Join(err, gerr)
+			return false, rec, errors.Join(err, gerr)
 		}
 	}
-	return false, err
+	return false, rec, err
+}
+
+// claimedBy returns the message id recorded in a stored claim, or "".
+func claimedBy(stored []byte) string {
+	_, body, err := decodeStored(stored)
+	if err != nil {
+		return ""
+	}
+	var c struct {
+		Message string `json:"message"`
+	}
+	if json.Unmarshal(body, &c) != nil {
+		return ""
+	}
+	return c.Message
 }
 
 // release withdraws the claim after the block failed, unless the entry

@@ -52,7 +52,8 @@ func idemSet(t *testing.T, steps string) *engine.FlowSet {
 }
 
 func idemRun(set *engine.FlowSet, svc *engine.Services, body string) (*engine.Exchange, error) {
-	x := engine.NewExchange("m1", engine.NewMessage([]byte(body), "application/json"), set, nil)
+	// Each run is a different message, as two deliveries of a webhook are.
+	x := engine.NewExchange(engine.NewMessageID(), engine.NewMessage([]byte(body), "application/json"), set, nil)
 	x.SetServices(svc)
 	return x, set.Run(context.Background(), "f", x)
 }
@@ -78,6 +79,7 @@ func TestIdempotentSkipsAnIDSeenBefore(t *testing.T) {
 
 	x, err := idemRun(set, svc, notification)
 	noError(t, err)
+	first := x.ID
 	wantProp(t, x, "duplicate", false)
 	wantProp(t, x, "seen_inside", false)
 	wantProp(t, x, "after", true)
@@ -104,7 +106,7 @@ func TestIdempotentSkipsAnIDSeenBefore(t *testing.T) {
 	noError(t, err)
 	var claim struct{ Text string }
 	noError(t, json.Unmarshal(e.Value, &claim))
-	if !strings.Contains(claim.Text, `"flow":"f"`) || !strings.Contains(claim.Text, `"message":"m1"`) {
+	if !strings.Contains(claim.Text, `"flow":"f"`) || !strings.Contains(claim.Text, `"message":"`+first+`"`) {
 		t.Errorf("claim %s, want the flow and message that claimed it", e.Value)
 	}
 	if want := time.Now().Add(7 * 24 * time.Hour); e.Expires.Before(want.Add(-time.Minute)) || e.Expires.After(want.Add(time.Minute)) {
@@ -314,6 +316,32 @@ func TestIdempotentBlockEndingTheMessageKeepsTheID(t *testing.T) {
 		t.Fatalf("second message: got %v, want the block skipped and the later step run", err)
 	}
 	wantProp(t, x, "duplicate", true)
+}
+
+// TestIdempotentRedeliveryOfTheSameMessageRunsTheBlock: a queue message
+// redelivered after a crash inside the block keeps its id and finds its
+// own claim: that is not a duplicate, and the work must be done.
+func TestIdempotentRedeliveryOfTheSameMessageRunsTheBlock(t *testing.T) {
+	srv := newCounter(t)
+	svc := openKV(t)
+	set := idemSet(t, idemSteps(srv, ""))
+	run := func(id string) *engine.Exchange {
+		x := engine.NewExchange(id, engine.NewMessage([]byte(notification), "application/json"), set, nil)
+		x.SetServices(svc)
+		if err := set.Run(context.Background(), "f", x); err != nil {
+			t.Fatal(err)
+		}
+		return x
+	}
+	if x := run("queue-msg-1"); x.Msg.Property["duplicate"] != false {
+		t.Fatal("first delivery must run the block")
+	}
+	if x := run("queue-msg-1"); x.Msg.Property["duplicate"] != false {
+		t.Fatal("a redelivery of the same message must run the block again")
+	}
+	if x := run("queue-msg-2"); x.Msg.Property["duplicate"] != true {
+		t.Fatal("another message with the same id is a duplicate")
+	}
 }
 
 func TestIdempotentRunErrors(t *testing.T) {
