@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"net/http"
 	"sync"
 
 	"github.com/stride-engine/stride/engine/store"
@@ -16,6 +17,10 @@ type Services struct {
 	KV     store.KV
 	Queues store.Queues
 	Log    store.Log
+	// Transport, when set, carries every outbound request of request
+	// steps instead of the pooled clients: `stride test` points it at
+	// its mocks so that flow tests never touch the network.
+	Transport http.RoundTripper
 }
 
 // ErrNoStore is returned by steps that need durable state when Stride runs

@@ -403,7 +403,22 @@ func (s *requestStep) prepare(x *engine.Exchange) (*outbound, error) {
 		}
 		o.csrf = csrfEntryFor(csrfKey(targetKey(to.u), cred))
 	}
+	if svc := x.Services(); svc != nil && svc.Transport != nil {
+		// stride test: outbound requests go to the test's mocks, never
+		// to the network.
+		o.to = o.to.via(svc.Transport)
+		if o.csrfTo != nil {
+			o.csrfTo = o.csrfTo.via(svc.Transport)
+		}
+	}
 	return o, nil
+}
+
+// via returns a copy of the target whose client uses rt.
+func (t *reqTarget) via(rt http.RoundTripper) *reqTarget {
+	c := *t
+	c.client = &http.Client{Transport: rt, CheckRedirect: t.client.CheckRedirect}
+	return &c
 }
 
 // payload works out the body and its content type.
