@@ -56,6 +56,7 @@ type Fitbit struct {
 	refresh     map[string]*refreshToken
 	grants      []*grant
 	subs        map[string]*Subscription // by subscription id
+	approvals   []Approval
 	rate        map[string]*rateState
 	fails       []failRule
 	perUser     map[string]*userCounters
@@ -416,6 +417,25 @@ func (f *Fitbit) StepsFor(user, date string) int { return Steps(user, date) }
 
 // ---- controls ----
 
+// Approval is how the authorization page answers the next request that
+// carries no sandbox_* parameters (see QueueApproval).
+type Approval struct {
+	User   string   `json:"user"`   // default FitbitOptions.DefaultUser
+	Scopes []string `json:"scopes"` // granted = requested ∩ Scopes; empty: all requested
+	Deny   bool     `json:"deny"`
+}
+
+// QueueApproval queues an answer of the authorization page, for clients
+// that follow a redirect chain and cannot add sandbox_user, sandbox_scopes
+// or sandbox_deny to the authorization URL. Requests without those
+// parameters take the queued approvals in order; with the queue empty they
+// approve every requested scope for FitbitOptions.DefaultUser.
+func (f *Fitbit) QueueApproval(a Approval) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.approvals = append(f.approvals, a)
+}
+
 // ExpireAccessToken makes every access token of user expired now (their
 // next use answers 401 expired_token); refresh tokens stay valid. It
 // returns how many tokens it expired.
@@ -425,7 +445,7 @@ func (f *Fitbit) ExpireAccessToken(user string) int {
 	now := f.now()
 	n := 0
 	for _, a := range f.access {
-		if a.g.user == user && now.Before(a.expires) {
+		if a.g.user == user && !a.g.revoked && now.Before(a.expires) {
 			a.expires = now
 			n++
 		}
@@ -451,8 +471,10 @@ func (f *Fitbit) FailNext(prefix string, status, n int) {
 
 // RevokeUser is the user revoking the app's access on fitbit.com: every
 // token of the user dies and the subscriptions go. It returns the
-// userRevokedAccess notifications Fitbit sends for it, one per
-// subscription the user had (send them with Notify).
+// userRevokedAccess notification Fitbit sends for it (send it with
+// Notify): as documented, only a subscription to the userRevokedAccess
+// collection (or to all collections) gets one, so without such a
+// subscription the result is empty.
 func (f *Fitbit) RevokeUser(user string) []Update {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -461,6 +483,9 @@ func (f *Fitbit) RevokeUser(user string) []Update {
 	date := f.now().UTC().Format("2006-01-02")
 	var out []Update
 	for _, s := range subs {
+		if s.CollectionType != "userRevokedAccess" && s.CollectionType != "user" {
+			continue
+		}
 		out = append(out, Update{CollectionType: "userRevokedAccess", Date: date, OwnerID: user, OwnerType: "user", SubscriptionID: s.SubscriptionID})
 	}
 	return out
@@ -470,6 +495,18 @@ func (f *Fitbit) revokeUserLocked(user string) {
 	for _, g := range f.grants {
 		if g.user == user {
 			g.revoked = true
+		}
+	}
+	// The dead grants' tokens can go (lookups of them answer invalid_token
+	// and invalid_grant just the same).
+	for t, a := range f.access {
+		if a.g.user == user {
+			delete(f.access, t)
+		}
+	}
+	for t, rt := range f.refresh {
+		if rt.g.user == user {
+			delete(f.refresh, t)
 		}
 	}
 	for id, s := range f.subs {

@@ -373,9 +373,19 @@ func TestRevokeUserSendsUserRevokedAccess(t *testing.T) {
 	f, _ := startFitbit(t, FitbitOptions{})
 	tk := connect(t, f, "ADA1", "activity profile")
 	api(t, f, "POST", tk.access, "/1/user/-/activities/apiSubscriptions/ADA1-activities.json")
+	api(t, f, "POST", tk.access, "/1/user/-/userRevokedAccess/apiSubscriptions/ADA1-revoked.json")
 	ups := f.RevokeUser("ADA1")
-	if len(ups) != 1 || ups[0].CollectionType != "userRevokedAccess" || ups[0].OwnerID != "ADA1" || ups[0].SubscriptionID != "ADA1-activities" {
+	if len(ups) != 1 || ups[0].CollectionType != "userRevokedAccess" || ups[0].OwnerID != "ADA1" || ups[0].SubscriptionID != "ADA1-revoked" {
 		t.Errorf("updates %+v", ups)
+	}
+	if len(f.Subscriptions("ADA1")) != 0 {
+		t.Errorf("subscriptions survived: %+v", f.Subscriptions("ADA1"))
+	}
+	// Only a userRevokedAccess (or all-collections) subscription is told.
+	alan := connect(t, f, "ALAN2", "activity profile")
+	api(t, f, "POST", alan.access, "/1/user/-/activities/apiSubscriptions/ALAN2-activities.json")
+	if ups := f.RevokeUser("ALAN2"); len(ups) != 0 {
+		t.Errorf("activities-only subscriber got %+v", ups)
 	}
 	wantFitbitError(t, api(t, f, "GET", tk.access, "/1/user/-/profile.json"), 401, "invalid_token")
 	wantFitbitError(t, refreshReq(t, f, tk.refresh), 400, "invalid_grant")

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 )
 
 // Update is one entry of a Fitbit subscription notification.
@@ -154,6 +155,7 @@ func loopbackURL(raw string) error {
 //	POST /sandbox/rate-limit?user=&n=    the user's next n calls answer 429
 //	POST /sandbox/fail?prefix=&status=&n= the next n requests under prefix answer status
 //	POST /sandbox/revoke-user?user=      the user revokes access (returns the userRevokedAccess updates)
+//	POST /sandbox/approve-next?user=&scopes=&deny=1  QueueApproval (scopes space-separated)
 //	POST /sandbox/notify                 {"url", "updates":[...]} signed, or {"url","body","signature"} as given
 //	POST /sandbox/verify                 {"url","code"}: Fitbit's verification GET
 func (f *Fitbit) handleControl(w http.ResponseWriter, r *http.Request) {
@@ -232,6 +234,13 @@ func (f *Fitbit) handleControl(w http.ResponseWriter, r *http.Request) {
 		}
 		f.FailNext(q.Get("prefix"), status, n)
 		writeJSON(w, http.StatusOK, map[string]any{"prefix": q.Get("prefix"), "status": status, "n": n})
+	case "POST /sandbox/approve-next":
+		if user != "" && !needUser() {
+			return
+		}
+		a := Approval{User: user, Scopes: strings.Fields(q.Get("scopes")), Deny: q.Get("deny") == "1"}
+		f.QueueApproval(a)
+		writeJSON(w, http.StatusOK, a)
 	case "POST /sandbox/revoke-user":
 		if !needUser() {
 			return

@@ -108,7 +108,16 @@ func (f *Fitbit) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		fail("invalid_request", "code_challenge must be the 43-character base64url SHA-256 of the code verifier.")
 		return
 	}
-	user := q.Get("sandbox_user")
+	user, allow, deny := q.Get("sandbox_user"), strings.Fields(q.Get("sandbox_scopes")), q.Get("sandbox_deny") == "1"
+	if !q.Has("sandbox_user") && !q.Has("sandbox_scopes") && !q.Has("sandbox_deny") {
+		f.mu.Lock()
+		if len(f.approvals) > 0 {
+			a := f.approvals[0]
+			f.approvals = f.approvals[1:]
+			user, allow, deny = a.User, a.Scopes, a.Deny
+		}
+		f.mu.Unlock()
+	}
 	if user == "" {
 		user = f.opts.DefaultUser
 	}
@@ -117,12 +126,12 @@ func (f *Fitbit) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	granted := dedupSorted(requested)
-	if allow := strings.Fields(q.Get("sandbox_scopes")); len(allow) > 0 {
+	if len(allow) > 0 {
 		granted = slices.DeleteFunc(granted, func(s string) bool { return !slices.Contains(allow, s) })
 	}
 	f.mu.Lock()
 	f.userLocked(user)
-	if q.Get("sandbox_deny") == "1" || len(granted) == 0 {
+	if deny || len(granted) == 0 {
 		f.stats.Denials++
 		f.mu.Unlock()
 		fail("access_denied", "The user denied the request.")

@@ -68,6 +68,31 @@ func TestAuthorizeGrantsIntersectionOfScopes(t *testing.T) {
 	}
 }
 
+func TestQueuedApprovals(t *testing.T) {
+	f, _ := startFitbit(t, FitbitOptions{})
+	f.QueueApproval(Approval{User: "LINUS5", Scopes: []string{"activity"}})
+	req, _ := http.NewRequest(http.MethodPost, f.URL+"/sandbox/approve-next?user=EMMY6&deny=1", nil)
+	if r := do(t, req); r.status != 200 {
+		t.Fatalf("approve-next: %d %s", r.status, r.raw)
+	}
+	q := authorize(t, f, "activity profile", "s", nil)
+	if tk := tokensOf(t, exchange(t, f, q.Get("code"), testVerifier)); tk.user != "LINUS5" || tk.scope != "activity" {
+		t.Errorf("first queued approval: %+v", tk)
+	}
+	// Explicit sandbox_* parameters win and leave the queue alone.
+	q = authorize(t, f, "activity profile", "s", url.Values{"sandbox_user": {"ADA1"}})
+	if tk := tokensOf(t, exchange(t, f, q.Get("code"), testVerifier)); tk.user != "ADA1" {
+		t.Errorf("explicit user: %+v", tk)
+	}
+	if q := authorize(t, f, "activity profile", "s", nil); q.Get("error") != "access_denied" {
+		t.Errorf("second queued approval (deny): %v", q)
+	}
+	q = authorize(t, f, "activity profile", "s", nil)
+	if tk := tokensOf(t, exchange(t, f, q.Get("code"), testVerifier)); tk.user != "ADA1" || tk.scope != "activity profile" {
+		t.Errorf("empty queue: %+v", tk)
+	}
+}
+
 func TestAuthorizeDeny(t *testing.T) {
 	f, _ := startFitbit(t, FitbitOptions{})
 	q := authorize(t, f, "activity profile", "xyz", url.Values{"sandbox_deny": {"1"}})
