@@ -68,7 +68,7 @@ func Scenario(e *Env) *Report {
 	users, err := e.StoredUsers()
 	r.check("tokens stored for ADA1 and ALAN2 only", err == nil && strings.Join(users, ",") == "ADA1,ALAN2", "%v %v", users, err)
 	subs := len(e.Fitbit.State("ADA1").Subscriptions)
-	r.check("ADA1 subscribed to the 4 granted collections", subs == 4, "%d", subs)
+	r.check("ADA1 subscribed to the 4 granted collections and userRevokedAccess", subs == 5, "%d", subs)
 
 	// Verification handshake.
 	resp, err := e.Fitbit.Verify("http://"+e.Addr+"/fitbit/webhook", e.VerifyCode)
@@ -144,6 +144,19 @@ func Scenario(e *Env) *Report {
 	after := e.Fitbit.RefreshCount("ADA1") + e.Fitbit.RefreshCount("ALAN2")
 	r.check("daily: each user's token refreshed", after-before == 2, "%d refreshes", after-before)
 	r.check("no refresh token spent twice", e.Fitbit.SpentRefreshTokenReused() == 0, "%d", e.Fitbit.SpentRefreshTokenReused())
+
+	// A user revokes access on Fitbit: the userRevokedAccess notification
+	// deletes the stored tokens.
+	updates := e.Fitbit.RevokeUser("ALAN2")
+	if len(updates) > 0 {
+		e.Notify(updates...)
+	}
+	gone := WaitFor(15*time.Second, func() bool {
+		u, err := e.StoredUsers()
+		return err == nil && strings.Join(u, ",") == "ADA1"
+	})
+	r.check("ALAN2 revokes access on Fitbit → tokens deleted", len(updates) > 0 && gone, "%d updates, deleted %v", len(updates), gone)
+	r.Refused = append(r.Refused, "ALAN2 revoked access on Fitbit → stored tokens deleted")
 
 	// The message log settles.
 	WaitFor(10*time.Second, func() bool {
