@@ -27,11 +27,21 @@ import (
 	_ "github.com/stride-engine/stride/steps"
 )
 
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "stride-bench:", err)
+		os.Exit(1)
+	}
+}
+
 func main() {
 	duration := flag.Duration("duration", 3*time.Second, "length of one measured round")
 	rounds := flag.Int("rounds", 3, "rounds per variant (medians are reported)")
 	conc := flag.Int("c", 32, "concurrent clients")
-	flows := flag.String("flows", "flows/examples", "directory holding the example flows")
+	flows := flag.String("flows", "flows", "the flows directory (examples/ and fitbit/ are used)")
+	bin := flag.String("bin", "bin/stride", "the stride binary (e2e, daily, rss)")
+	users := flag.Int("users", 1000, "e2e: users")
+	dailyUsers := flag.Int("daily-users", 10000, "daily: users")
 	flag.Parse()
 	cases := flag.Args()
 	if len(cases) == 0 {
@@ -40,10 +50,15 @@ func main() {
 	for _, c := range cases {
 		switch c {
 		case "http":
-			if err := benchHTTP(os.Stdout, *flows, *duration, *rounds, *conc); err != nil {
-				fmt.Fprintln(os.Stderr, "stride-bench:", err)
-				os.Exit(1)
-			}
+			check(benchHTTP(os.Stdout, *flows, *duration, *rounds, *conc))
+		case "webhook":
+			check(benchWebhook(os.Stdout, *flows, *duration, *rounds, *conc))
+		case "e2e":
+			check(benchE2E(os.Stdout, *bin, *flows, *users))
+		case "daily":
+			check(benchDaily(os.Stdout, *bin, *flows, *dailyUsers))
+		case "rss":
+			check(benchRSS(os.Stdout, *bin, *flows, *duration))
 		default:
 			fmt.Fprintf(os.Stderr, "stride-bench: unknown case %q\n", c)
 			os.Exit(2)
@@ -88,7 +103,7 @@ func median(v []float64) float64 {
 }
 
 func benchHTTP(w io.Writer, flowsDir string, d time.Duration, rounds, conc int) error {
-	set, err := engine.LoadPaths(flowsDir)
+	set, err := engine.LoadPaths(flowsDir + "/examples")
 	if err != nil {
 		return err
 	}

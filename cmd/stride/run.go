@@ -16,6 +16,7 @@ import (
 
 	"github.com/stride-engine/stride/engine"
 	"github.com/stride-engine/stride/engine/metrics"
+	"github.com/stride-engine/stride/engine/store"
 )
 
 func cmdRun(args []string, stdout, stderr io.Writer) int {
@@ -28,6 +29,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	adminAddr := fs.String("admin-addr", envOr("STRIDE_ADMIN_ADDR", "127.0.0.1:8081"), "listener of the admin API (env STRIDE_ADMIN_ADDR)")
 	envFile := fs.String("env-file", "", "read flow variables from this KEY=VALUE file; the process environment wins")
 	logFormat := fs.String("log-format", envOr("STRIDE_LOG_FORMAT", "text"), "log format: text or json (env STRIDE_LOG_FORMAT)")
+	durability := fs.String("durability", envOr("STRIDE_DURABILITY", "power-loss"), "what an enqueue or datastore write survives before it returns: power-loss (fsync; default) or process-crash (faster; survives kill -9, not a power cut) (env STRIDE_DURABILITY)")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 20*time.Second, "how long in-flight messages may take to finish on shutdown")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
@@ -85,7 +87,19 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	// The ports are taken first: a second instance on the same ports
 	// fails fast, before it touches (and locks) the data directory.
-	db, err := openStore(*dataDir, log)
+	var dur store.Durability
+	switch *durability {
+	case "power-loss":
+		dur = store.SurvivePowerLoss
+	case "process-crash":
+		dur = store.SurviveProcessCrash
+	default:
+		appLn.Close()
+		adminLn.Close()
+		fmt.Fprintf(stderr, "stride run: --durability %q: want power-loss or process-crash\n", *durability)
+		return 2
+	}
+	db, err := openStore(*dataDir, dur, log)
 	if err != nil {
 		appLn.Close()
 		adminLn.Close()

@@ -10,7 +10,7 @@ import (
 
 // openStore opens the badger database under dir, sealed with
 // STRIDE_DATA_KEY when it is set.
-func openStore(dir string, log *slog.Logger) (*store.DB, error) {
+func openStore(dir string, dur store.Durability, log *slog.Logger) (*store.DB, error) {
 	var key []byte
 	if v := os.Getenv("STRIDE_DATA_KEY"); v != "" {
 		k, err := store.ParseKey(v)
@@ -24,7 +24,7 @@ func openStore(dir string, log *slog.Logger) (*store.DB, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("--data %s: %w", dir, err)
 	}
-	db, err := store.Open(dir, store.Options{Key: key, Logger: log})
+	db, err := store.Open(dir, store.Options{Key: key, Logger: log, Durability: dur})
 	if err != nil {
 		return nil, fmt.Errorf("cannot open --data %s: %w", dir, err)
 	}

@@ -121,6 +121,9 @@ func (w *lockedWriter) Write(p []byte) (int, error) {
 	return w.e.log.Write(p)
 }
 
+// Pid is the stride process id.
+func (e *Env) Pid() int { return e.cmd.Process.Pid }
+
 // Log returns what stride wrote to stdout and stderr.
 func (e *Env) Log() string {
 	e.logMu.Lock()

@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/stride-engine/stride/internal/demo"
+	"github.com/stride-engine/stride/internal/loadgen"
+)
+
+// procKB reads a field (VmRSS, VmHWM) of /proc/PID/status in KiB.
+func procKB(pid int, field string) int {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			return n
+		}
+	}
+	return 0
+}
+
+func mb(kb int) string { return fmt.Sprintf("%.1f MB", float64(kb)/1024) }
+
+// connectAll connects users through the real redirect chain, 16 at a time.
+func connectAll(e *demo.Env, users []string) (time.Duration, error) {
+	start := time.Now()
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	ch := make(chan string)
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for u := range ch {
+				if status, _, err := e.Connect(u, "", false); err != nil || status != 200 {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	for _, u := range users {
+		ch <- u
+	}
+	close(ch)
+	wg.Wait()
+	if n := failed.Load(); n > 0 {
+		return 0, fmt.Errorf("%d connects failed", n)
+	}
+	return time.Since(start), nil
+}
+
+func userIDs(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("U%05d", i)
+	}
+	return out
+}
+
+func startEnv(bin, flows string) (*demo.Env, func(), error) {
+	data, err := demo.TempData()
+	if err != nil {
+		return nil, nil, err
+	}
+	e, err := demo.Start(bin, flows, data)
+	if err != nil {
+		os.RemoveAll(data)
+		return nil, nil, err
+	}
+	return e, func() { e.Stop(); os.RemoveAll(data) }, nil
+}
+
+// benchE2E: notifications for n users through the real binary until
+// Marketing Cloud holds every interaction.
+func benchE2E(w io.Writer, bin, flows string, n int) error {
+	e, stop, err := startEnv(bin, flows)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	users := userIDs(n)
+	took, err := connectAll(e, users)
+	if err != nil {
+		return err
+	}
+	day := time.Now().UTC().AddDate(0, 0, -2).Format("2006-01-02")
+	start := time.Now()
+	var wg sync.WaitGroup
+	ch := make(chan string)
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for u := range ch {
+				for {
+					if code, err := e.Notify(demo.Update(u, day, "activities")); err == nil && code == 204 {
+						break
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
+		}()
+	}
+	for _, u := range users {
+		ch <- u
+	}
+	close(ch)
+	wg.Wait()
+	accepted := time.Since(start)
+	if !demo.WaitFor(5*time.Minute, func() bool { return len(e.MKC.Interactions()) >= n }) {
+		return fmt.Errorf("only %d of %d interactions arrived", len(e.MKC.Interactions()), n)
+	}
+	all := time.Since(start)
+	fmt.Fprintf(w, "### End to end: %d users, one notification each, real binary against the sandbox\n\n", n)
+	fmt.Fprintln(w, "| measure | value |")
+	fmt.Fprintln(w, "|---|---:|")
+	fmt.Fprintf(w, "| users connected through the redirect chain | %d in %.1f s (%.0f/s) |\n", n, took.Seconds(), float64(n)/took.Seconds())
+	fmt.Fprintf(w, "| notifications accepted (204) | %.0f/s |\n", float64(n)/accepted.Seconds())
+	fmt.Fprintf(w, "| notifications until Marketing Cloud holds every interaction | **%.0f/s** (%.1f s for %d) |\n", float64(n)/all.Seconds(), all.Seconds(), n)
+	fmt.Fprintf(w, "| stride RSS after / peak | %s / %s |\n\n", mb(procKB(e.Pid(), "VmRSS")), mb(procKB(e.Pid(), "VmHWM")))
+	return nil
+}
+
+// benchDaily: the daily collection of n stored users.
+func benchDaily(w io.Writer, bin, flows string, n int) error {
+	e, stop, err := startEnv(bin, flows)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	took, err := connectAll(e, userIDs(n))
+	if err != nil {
+		return err
+	}
+	before := procKB(e.Pid(), "VmRSS")
+	yesterday := time.Now().UTC().AddDate(0, 0, -1).Format("2006-01-02")
+	count := func() int {
+		c := 0
+		for _, in := range e.MKC.Interactions() {
+			if strings.HasSuffix(in.SourceObjectID, yesterday) {
+				c++
+			}
+		}
+		return c
+	}
+	start := time.Now()
+	if _, err := e.RunDaily(); err != nil {
+		return err
+	}
+	peak := 0
+	if !demo.WaitFor(15*time.Minute, func() bool {
+		peak = max(peak, procKB(e.Pid(), "VmRSS"))
+		return count() >= n
+	}) {
+		return fmt.Errorf("daily: only %d of %d interactions", count(), n)
+	}
+	wall := time.Since(start)
+	fmt.Fprintf(w, "### Daily collection of %d users (real binary, sandbox)\n\n", n)
+	fmt.Fprintln(w, "| measure | value |")
+	fmt.Fprintln(w, "|---|---:|")
+	fmt.Fprintf(w, "| setup: users connected | %d in %.1f s |\n", n, took.Seconds())
+	fmt.Fprintf(w, "| wall time of the daily run (refresh + read + import per user) | **%.1f s** (%.0f users/s) |\n", wall.Seconds(), float64(n)/wall.Seconds())
+	fmt.Fprintf(w, "| RSS before the run / peak during it (sampled) / process peak (VmHWM) | %s / %s / %s |\n\n", mb(before), mb(peak), mb(procKB(e.Pid(), "VmHWM")))
+	return nil
+}
+
+// benchRSS: idle RSS with the shipped flows loaded, then RSS under
+// webhook load.
+func benchRSS(w io.Writer, bin, flows string, d time.Duration) error {
+	e, stop, err := startEnv(bin, flows)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	time.Sleep(2 * time.Second) // let start-up garbage be collected
+	idle := procKB(e.Pid(), "VmRSS")
+	body := []byte(`[{"collectionType":"sleep","date":"2026-11-22","ownerId":"NOBODY","ownerType":"user","subscriptionId":"x"}]`)
+	res := loadgen.Run(context.Background(), loadgen.Config{
+		URL: "http://" + e.Addr + "/fitbit/webhook", Method: "POST", Body: body,
+		Header: http.Header{"X-Fitbit-Signature": {e.Fitbit.Sign(body)}, "Content-Type": {"application/json"}}, Concurrency: 32, Duration: d,
+		Check: func(status int, _ []byte) bool { return status == 204 },
+	})
+	loaded := procKB(e.Pid(), "VmRSS")
+	fmt.Fprintln(w, "### Memory of the stride process (shipped flows loaded)")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| measure | value |")
+	fmt.Fprintln(w, "|---|---:|")
+	fmt.Fprintf(w, "| idle RSS (goal < 40 MB) | **%s** |\n", mb(idle))
+	fmt.Fprintf(w, "| RSS after %v of webhook load (32 clients, %.0f req/s, %d failed) / peak | %s / %s |\n\n", d, res.RPS(), res.Failed, mb(loaded), mb(procKB(e.Pid(), "VmHWM")))
+	return nil
+}
