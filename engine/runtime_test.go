@@ -223,3 +223,26 @@ steps:
 		t.Fatalf("%d %s", resp.StatusCode, body)
 	}
 }
+
+// BenchmarkHTTPActivityFlow runs the example activity flow (parse JSON,
+// rename two fields, compute one, respond) through the runtime's handler:
+// the hot path of an http-triggered flow without the network.
+func BenchmarkHTTPActivityFlow(b *testing.B) {
+	set, err := engine.LoadPaths("../flows/examples")
+	if err != nil {
+		b.Fatal(err)
+	}
+	set.Bind(func(string) (string, bool) { return "", false })
+	rt := engine.NewRuntime(nil)
+	rt.Swap(set)
+	body := `{"user":"26FWFL","day":"2026-11-22","steps":15720,"distanceKm":12.32,"note":"morning run"}`
+	b.ReportAllocs()
+	for b.Loop() {
+		req := httptest.NewRequest("POST", "/examples/activity", strings.NewReader(body))
+		w := httptest.NewRecorder()
+		rt.ServeHTTP(w, req)
+		if w.Code != 200 {
+			b.Fatal(w.Code)
+		}
+	}
+}
