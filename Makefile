@@ -32,13 +32,13 @@ schema:
 	$(GO) run ./cmd/stride schema > schemas/flow.schema.json
 
 # Go micro-benchmarks, then the loopback load benchmarks (bounded in time).
-bench:
+bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./... | tee bench.out
-	$(GO) run ./cmd/stride-bench -duration 3s -rounds 3 | tee -a bench.out
+	$(GO) run ./cmd/stride-bench -duration 3s -rounds 3 -bin $(BIN) http webhook rss e2e daily | tee bench.md
 
 # The shipped Fitbit flows against the sandbox, end to end, with a report.
 demo: build
 	$(GO) run ./cmd/stride-demo -bin $(BIN) -flows flows
 
 clean:
-	rm -rf bin .demo bench.out
+	rm -rf bin .demo bench.out bench.md
