@@ -28,7 +28,9 @@ import (
 type Env struct {
 	Bin, Flows, Data string
 	Fitbit           *sandbox.Fitbit
+	Google           *sandbox.GoogleHealth
 	MKC              *sandbox.MarketingCloud
+	GoogleAuth       string // the Authorization header Google's webhook sends
 	Addr, Admin      string
 	VerifyCode       string
 	Key              string // STRIDE_DATA_KEY
@@ -56,6 +58,11 @@ func Start(bin, flows, data string) (*Env, error) {
 	if err := e.Fitbit.Start("127.0.0.1:0"); err != nil {
 		return nil, err
 	}
+	e.Google = sandbox.NewGoogleHealth(sandbox.GoogleHealthOptions{RedirectURIs: []string{"http://" + e.Addr + "/google-health/callback"}})
+	if err := e.Google.Start("127.0.0.1:0"); err != nil {
+		return nil, err
+	}
+	e.GoogleAuth = "Bearer webhook-" + randomHex(8)
 	e.MKC = sandbox.NewMarketingCloud(sandbox.MarketingCloudOptions{})
 	if err := e.MKC.Start("127.0.0.1:0"); err != nil {
 		return nil, err
@@ -79,6 +86,14 @@ func (e *Env) environ() []string {
 		"FITBIT_VERIFY_CODE="+e.VerifyCode,
 		"FITBIT_AUTHORIZE_URL="+e.Fitbit.URL+"/oauth2/authorize",
 		"FITBIT_API_URL="+e.Fitbit.URL,
+		"GOOGLE_HEALTH_CLIENT_ID="+e.Google.ClientID(),
+		"GOOGLE_HEALTH_CLIENT_SECRET="+e.Google.ClientSecret(),
+		"GOOGLE_HEALTH_REDIRECT_URI=http://"+e.Addr+"/google-health/callback",
+		"GOOGLE_HEALTH_WEBHOOK_AUTHORIZATION="+e.GoogleAuth,
+		"GOOGLE_HEALTH_AUTHORIZE_URL="+e.Google.URL+"/o/oauth2/v2/auth",
+		"GOOGLE_HEALTH_TOKEN_URL="+e.Google.URL+"/token",
+		"GOOGLE_HEALTH_REVOKE_URL="+e.Google.URL+"/revoke",
+		"GOOGLE_HEALTH_API_URL="+e.Google.URL,
 		"MKC_URL="+e.MKC.URL,
 		"MKC_USER="+e.MKC.User(),
 		"MKC_PASSWORD="+e.MKC.Password(),
@@ -154,6 +169,7 @@ func (e *Env) Stop() int {
 		}
 	}
 	_ = e.Fitbit.Close()
+	_ = e.Google.Close()
 	_ = e.MKC.Close()
 	return code
 }
@@ -162,7 +178,16 @@ func (e *Env) Stop() int {
 // Fitbit's authorization page (the sandbox approves for user with scopes,
 // or denies) → /fitbit/callback. It returns the callback's status and page.
 func (e *Env) Connect(user, scopes string, deny bool) (int, string, error) {
-	resp, err := e.client.Get("http://" + e.Addr + "/fitbit/connect")
+	return e.connect("/fitbit/connect", user, scopes, deny)
+}
+
+// ConnectGoogle walks a user through the Google Health consent chain.
+func (e *Env) ConnectGoogle(user, scopes string, deny bool) (int, string, error) {
+	return e.connect("/google-health/connect", user, scopes, deny)
+}
+
+func (e *Env) connect(path, user, scopes string, deny bool) (int, string, error) {
+	resp, err := e.client.Get("http://" + e.Addr + path)
 	if err != nil {
 		return 0, "", err
 	}
@@ -233,8 +258,11 @@ func (e *Env) Messages() ([]Message, error) {
 }
 
 // RunDaily runs the fitbit-daily timer flow now.
-func (e *Env) RunDaily() (string, error) {
-	resp, err := e.client.Post("http://"+e.Admin+"/admin/flows/fitbit-daily/run", "", nil)
+func (e *Env) RunDaily() (string, error) { return e.RunFlow("fitbit-daily") }
+
+// RunFlow runs a timer flow now.
+func (e *Env) RunFlow(id string) (string, error) {
+	resp, err := e.client.Post("http://"+e.Admin+"/admin/flows/"+id+"/run", "", nil)
 	if err != nil {
 		return "", err
 	}

@@ -158,6 +158,53 @@ func Scenario(e *Env) *Report {
 	r.check("ALAN2 revokes access on Fitbit → tokens deleted", len(updates) > 0 && gone, "%d updates, deleted %v", len(updates), gone)
 	r.Refused = append(r.Refused, "ALAN2 revoked access on Fitbit → stored tokens deleted")
 
+	// The successor: Google Health API v4, added as YAML only.
+	st, pg, err := e.ConnectGoogle("ADA1", "", false)
+	r.check("Google Health: connect ADA1 (a migrated Fitbit user)", err == nil && st == 200 && strings.Contains(pg, "ADA1"), "%d %v", st, err)
+	st, pg, err = e.ConnectGoogle("NOVA7", "", false)
+	nova := e.Google.HealthUserID("NOVA7")
+	r.check("Google Health: connect NOVA7 (new to Google: contact = healthUserId)", err == nil && st == 200 && strings.Contains(pg, nova), "%d %v", st, err)
+	st, _, _ = e.ConnectGoogle("ORION8", "activity_and_fitness.readonly", false)
+	r.check("Google Health: consent without the profile scope → 403", st == 403, "%d", st)
+	r.Refused = append(r.Refused, fmt.Sprintf("ORION8 (Google): consent without the profile scope → %d, nothing stored", st))
+	verr := e.Google.VerifySubscriber("http://"+e.Addr+"/google-health/webhook", e.GoogleAuth)
+	r.check("Google Health: webhook verification (201 with the header, 401 without)", verr == nil, "%v", verr)
+	hook := "http://" + e.Addr + "/google-health/webhook"
+	resp3, err := e.Google.Notify(hook, e.GoogleAuth, e.Google.NotificationFor("ADA1", day(5)))
+	code3 := 0
+	if err == nil {
+		code3 = resp3.StatusCode
+		resp3.Body.Close()
+	}
+	e.Google.ExpireAccessToken("NOVA7")
+	resp4, err := e.Google.Notify(hook, e.GoogleAuth, e.Google.NotificationFor("NOVA7", day(5)))
+	code4 := 0
+	if err == nil {
+		code4 = resp4.StatusCode
+		resp4.Body.Close()
+	}
+	resp5, err := e.Google.Notify(hook, "Bearer wrong", e.Google.NotificationFor("ADA1", day(6)))
+	code5 := 0
+	if err == nil {
+		code5 = resp5.StatusCode
+		resp5.Body.Close()
+	}
+	r.check("Google Health: notifications 204, wrong Authorization 401", code3 == 204 && code4 == 204 && code5 == 401, "%d %d %d", code3, code4, code5)
+	r.Refused = append(r.Refused, fmt.Sprintf("a Google notification with the wrong Authorization header → %d", code5))
+	gotGoogle := WaitFor(30*time.Second, func() bool { return e.InteractionFor("ADA1", day(5)) != nil && e.InteractionFor(nova, day(5)) != nil })
+	r.check("Google Health: interactions for ADA1 (same contact as Fitbit) and NOVA7", gotGoogle, "ADA1 %v, NOVA7 %v", e.InteractionFor("ADA1", day(5)) != nil, e.InteractionFor(nova, day(5)) != nil)
+	if in := e.InteractionFor(nova, day(5)); in != nil {
+		want := float64(e.Google.StepsFor("NOVA7", day(5)))
+		r.check("Google Health: NOVA7's Quantifier = Google's countSum, after a token refresh", in.Quantifier != nil && *in.Quantifier == want && e.Google.RefreshCount("NOVA7") == 1 && in.ContactIDOrigin == "GOOGLE_HEALTH",
+			"%v want %v, refreshes %d, origin %s", deref(in.Quantifier), want, e.Google.RefreshCount("NOVA7"), in.ContactIDOrigin)
+	}
+	if _, err := e.RunFlow("google-health-daily"); err == nil {
+		okDaily := WaitFor(30*time.Second, func() bool { return e.InteractionFor("ADA1", day(1)) != nil && e.InteractionFor(nova, day(1)) != nil })
+		r.check("Google Health: daily collection for every Google user", okDaily, "%v", okDaily)
+	} else {
+		r.check("Google Health: daily collection for every Google user", false, "%v", err)
+	}
+
 	// The message log settles.
 	WaitFor(10*time.Second, func() bool {
 		msgs, err := e.Messages()
@@ -187,7 +234,9 @@ func Scenario(e *Env) *Report {
 		names = append(names, c.ID)
 	}
 	sort.Strings(names)
-	r.check("contacts ADA1 and ALAN2 in Marketing Cloud", strings.Join(names, ",") == "ADA1,ALAN2", "%v", names)
+	want3 := []string{"ADA1", "ALAN2", e.Google.HealthUserID("NOVA7")}
+	sort.Strings(want3)
+	r.check("contacts ADA1, ALAN2 (Fitbit) and NOVA7 (Google) in Marketing Cloud", strings.Join(names, ",") == strings.Join(want3, ","), "%v", names)
 	r.Contacts, r.Interactions = contacts, e.MKC.Interactions()
 	r.Took = time.Since(start)
 	return r
