@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -15,8 +16,14 @@ import (
 type Config struct {
 	FitbitAddr string // loopback HOST:PORT; "" → 127.0.0.1:0
 	MKCAddr    string // loopback HOST:PORT; "" → 127.0.0.1:0
+	GoogleAddr string // loopback HOST:PORT; "" → 127.0.0.1:0
 	Fitbit     FitbitOptions
 	MKC        MarketingCloudOptions
+	Google     GoogleHealthOptions
+	// GoogleWebhookAuthorization is the Authorization header the fake
+	// Google sends to webhooks (printed as GOOGLE_HEALTH_WEBHOOK_AUTHORIZATION);
+	// default "Bearer sandbox-webhook".
+	GoogleWebhookAuthorization string
 	// VerifyCode is the subscriber verification code registered with the
 	// fake Fitbit app (printed as FITBIT_VERIFY_CODE); default "sandbox-verify-code".
 	VerifyCode string
@@ -67,13 +74,29 @@ func Serve(ctx context.Context, cfg Config, out io.Writer) error {
 		return fmt.Errorf("marketing cloud: %w", err)
 	}
 	defer m.Close()
+	g := NewGoogleHealth(cfg.Google)
+	var gh http.Handler = g
+	if cfg.Log != nil {
+		gh = logRequests("google", g, cfg.Log, new(sync.Mutex))
+	}
+	if err := g.start(gh, cfg.GoogleAddr); err != nil {
+		return fmt.Errorf("google health: %w", err)
+	}
+	defer g.Close()
+	if cfg.GoogleWebhookAuthorization == "" {
+		cfg.GoogleWebhookAuthorization = "Bearer sandbox-webhook"
+	}
 	env := Env(f, m, cfg.VerifyCode)
+	env = append(env, g.Env()...)
+	env = append(env, "GOOGLE_HEALTH_REVOKE_URL="+g.URL+"/revoke", "GOOGLE_HEALTH_WEBHOOK_AUTHORIZATION="+cfg.GoogleWebhookAuthorization)
+	sort.Strings(env)
 	if cfg.EnvOut != "" {
 		if err := os.WriteFile(cfg.EnvOut, []byte(strings.Join(env, "\n")+"\n"), 0o600); err != nil {
 			return err
 		}
 	}
 	fmt.Fprintf(out, "Fitbit sandbox:          %s (authorize: %s/oauth2/authorize?...&sandbox_user=ADA1&sandbox_scopes=activity+profile)\n", f.URL, f.URL)
+	fmt.Fprintf(out, "Google Health sandbox:   %s (authorize: %s/o/oauth2/v2/auth?...&sandbox_user=NOVA7)\n", g.URL, g.URL)
 	fmt.Fprintf(out, "Marketing Cloud sandbox: %s%s (listing: %s/sandbox/contacts, %s/sandbox/interactions)\n", m.URL, ServicePath, m.URL, m.URL)
 	fmt.Fprintf(out, "\n# environment for `stride run`\n%s\n", strings.Join(env, "\n"))
 	<-ctx.Done()
