@@ -15,12 +15,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/antchfx/xmlquery"
 	"gopkg.in/yaml.v3"
 
 	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/convert"
 	"github.com/stride-engine/stride/engine/datefmt"
 )
 
@@ -745,57 +745,8 @@ func mapAppendFloat(b []byte, f float64) ([]byte, error) {
 	return b, nil
 }
 
-const mapHexDigits = "0123456789abcdef"
-
-// mapAppendString appends s as a JSON string. Invalid UTF-8 becomes
-// U+FFFD; <, > and & are kept (this is not HTML).
-func mapAppendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', mapHexDigits[c>>4], mapHexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', mapHexDigits[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
+// mapAppendString appends s as a JSON string (engine/convert's writer).
+func mapAppendString(b []byte, s string) []byte { return convert.AppendJSONString(b, s) }
 
 // ---- compiler
 

@@ -453,6 +453,11 @@ func isTyped[T string | []byte](s T) bool {
 	return true
 }
 
+// AppendJSONString appends s to dst as a JSON string literal (quotes and
+// escapes added). Invalid UTF-8 becomes U+FFFD. Other packages that write
+// JSON by hand (the map step) use it rather than a copy.
+func AppendJSONString(dst []byte, s string) []byte { return appendJSONString(dst, s) }
+
 // appendJSONString appends s as a JSON string. Invalid UTF-8 becomes
 // U+FFFD.
 func appendJSONString[T string | []byte](dst []byte, s T) []byte {
