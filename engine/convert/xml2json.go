@@ -496,6 +496,15 @@ func appendJSONString[T string | []byte](dst []byte, s T) []byte {
 			start = i
 			continue
 		}
+		if r == '\u2028' || r == '\u2029' {
+			// Valid JSON, but line terminators in JavaScript: escaped so
+			// the output can be embedded in a script.
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', upperHex[r&0xF])
+			i += n
+			start = i
+			continue
+		}
 		i += n
 	}
 	dst = append(dst, s[start:]...)
