@@ -11,10 +11,12 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/stride
 
 # vet, then every test with the race detector. Fuzz targets run their seed
-# corpora (testdata/fuzz and f.Add) as part of go test.
+# corpora (testdata/fuzz and f.Add) as part of go test. Then the shipped
+# flows: validated, and their flow tests (*.test.yaml) run.
 test: vet
 	$(GO) test -race -count=1 ./...
 	$(GO) run ./cmd/stride validate flows
+	$(GO) run ./cmd/stride test flows
 
 vet:
 	$(GO) vet ./...

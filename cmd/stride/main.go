@@ -24,6 +24,7 @@ func commands() []command {
 	return []command{
 		{"run", "run flows: HTTP listener, admin API, triggers", cmdRun},
 		{"validate", "check flow files and report every error with file:line:col", cmdValidate},
+		{"test", "run the flow tests (*.test.yaml)", cmdTest},
 		{"messages", "read the message processing log; replay escalated messages", cmdMessages},
 		{"sandbox", "run local fakes of the Fitbit API and Marketing Cloud", cmdSandbox},
 		{"status", "show the flows a running stride serves", cmdStatus},

@@ -1,0 +1,423 @@
+package flowtest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/stride-engine/stride/engine"
+	"gopkg.in/yaml.v3"
+)
+
+// IsTestFile reports whether a path names a flow test file.
+func IsTestFile(path string) bool { return strings.HasSuffix(path, ".test.yaml") }
+
+// ParseFile reads one test file and checks everything that needs no
+// flows: keys, kinds of values, files it names, patterns. Errors come
+// back as an ErrorList with file:line:col.
+func ParseFile(path string) (*File, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return parse(path, data)
+}
+
+func parse(path string, data []byte) (*File, error) {
+	d := &decoder{file: path}
+	f := &File{Path: path}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, ErrorList{{Pos: Pos{File: path, Line: 1, Col: 1}, Msg: "the file is empty; a test file starts with `cases:`"}}
+		}
+		return nil, ErrorList{yamlError(path, err)}
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, ErrorList{{Pos: Pos{File: path, Line: extra.Line, Col: extra.Column}, Msg: "a second YAML document (---): a test file is one document"}}
+	}
+	root := resolve(&doc)
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = resolve(root.Content[0])
+	}
+	d.decodeStruct(root, reflectValue(f), "")
+	names := map[string]Pos{}
+	for _, c := range f.Cases {
+		if c == nil {
+			continue
+		}
+		c.file = f
+		if c.Name != "" {
+			if prev, dup := names[c.Name]; dup {
+				d.errorAt(c.Keys["name"], "a case named %q is already at line %d; names must be unique in a file", c.Name, prev.Line)
+			}
+			names[c.Name] = c.At
+		}
+		checkCase(d, c)
+	}
+	if len(d.errs) > 0 {
+		sort.SliceStable(d.errs, func(i, j int) bool {
+			a, b := d.errs[i].Pos, d.errs[j].Pos
+			return a.Line < b.Line || a.Line == b.Line && a.Col < b.Col
+		})
+		return nil, d.errs
+	}
+	return f, nil
+}
+
+var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+func yamlError(path string, err error) *PosError {
+	msg := err.Error()
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		var line int
+		fmt.Sscan(m[1], &line)
+		return &PosError{Pos: Pos{File: path, Line: line, Col: 1}, Msg: "not valid YAML: " + m[2]}
+	}
+	return &PosError{Pos: Pos{File: path, Line: 1, Col: 1}, Msg: "not valid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
+}
+
+// checkCase checks one case's inputs, mocks and expectations, and reads
+// the payload files it names.
+func checkCase(d *decoder, c *Case) {
+	dir := filepath.Dir(c.file.Path)
+	var inputs []string
+	for _, k := range []string{"request", "queue", "timer", "call"} {
+		if _, ok := c.Keys[k]; ok {
+			inputs = append(inputs, k)
+		}
+	}
+	for _, k := range inputs {
+		if (k == "request" && c.Request == nil) || (k == "queue" && c.Queue == nil) || (k == "timer" && c.Timer == nil) || (k == "call" && c.Call == nil) {
+			d.errorAt(c.Keys[k], "case %q: %s is empty", c.Name, k)
+		}
+	}
+	switch len(inputs) {
+	case 0:
+		d.errorAt(c.At, "case %q: give one trigger input: request, queue, timer or call", c.Name)
+	case 1:
+	default:
+		d.errorAt(c.Keys[inputs[1]], "case %q: one trigger input per case, but it has %s", c.Name, strings.Join(inputs, " and "))
+	}
+	if r := c.Request; r != nil {
+		r.Method = strings.ToUpper(r.Method)
+		if r.Method == "" {
+			r.Method = http.MethodGet
+			if r.Body.Set || r.BodyFile != "" {
+				r.Method = http.MethodPost
+			}
+		}
+		if !strings.HasPrefix(r.Path, "/") {
+			d.errorAt(r.Keys["path"], "request.path %q: write the path from the root, e.g. /fitbit/webhook (query parameters go under query:)", r.Path)
+		}
+		if strings.Contains(r.Path, "?") {
+			d.errorAt(r.Keys["path"], "request.path %q: put query parameters under query:", r.Path)
+		}
+		readBody(d, dir, &r.Body, r.BodyFile, r.Keys, "request")
+		if s := r.Sign; s != nil {
+			if s.Algorithm == "" {
+				s.Algorithm = "hmac-sha256"
+			}
+			if s.Encoding == "" {
+				s.Encoding = "base64"
+			}
+			if s.Algorithm != "hmac-sha1" && s.Algorithm != "hmac-sha256" {
+				d.errorAt(s.At, "request.sign.algorithm %q: write hmac-sha1 or hmac-sha256", s.Algorithm)
+			}
+			if s.Encoding != "base64" && s.Encoding != "hex" {
+				d.errorAt(s.At, "request.sign.encoding %q: write base64 or hex", s.Encoding)
+			}
+		}
+	}
+	if q := c.Queue; q != nil {
+		readBody(d, dir, &q.Body, q.BodyFile, q.Keys, "queue")
+	}
+	if cl := c.Call; cl != nil {
+		readBody(d, dir, &cl.Body, cl.BodyFile, cl.Keys, "call")
+	}
+	for _, sf := range c.Datastore {
+		for _, fx := range sf.Entries {
+			if fx.ValueFile != "" {
+				data, err := os.ReadFile(filepath.Join(dir, fx.ValueFile))
+				if err != nil {
+					d.errorAt(fx.Keys["value_file"], "datastore %s/%s: %v", sf.Store, fx.ID, unwrapPathError(err))
+					continue
+				}
+				fx.Value = Body{Set: true, Data: data, JSON: json.Valid(data)}
+			}
+		}
+	}
+	for i, m := range c.Mocks {
+		checkMock(d, dir, i, m)
+	}
+	if e := c.Expect; e != nil {
+		checkExpect(d, dir, c, e)
+	}
+}
+
+func readBody(d *decoder, dir string, b *Body, file string, keys keyPos, what string) {
+	if file == "" {
+		return
+	}
+	if b.Set {
+		d.errorAt(keys["body_file"], "%s: body and body_file exclude each other", what)
+		return
+	}
+	data, err := os.ReadFile(filepath.Join(dir, file))
+	if err != nil {
+		d.errorAt(keys["body_file"], "%s.body_file: %v", what, unwrapPathError(err))
+		return
+	}
+	*b = Body{Set: true, Data: data, At: keys["body_file"]}
+}
+
+func unwrapPathError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %w", pe.Path, pe.Err)
+	}
+	return err
+}
+
+func checkMock(d *decoder, dir string, i int, m *Mock) {
+	if m == nil {
+		return
+	}
+	r := &m.Request
+	r.Method = strings.ToUpper(r.Method)
+	switch {
+	case r.URL == "" && r.URLRegex == "":
+		d.errorAt(r.At, "mocks[%d].request: give url (with * wildcards) or url_regex", i)
+	case r.URL != "" && r.URLRegex != "":
+		d.errorAt(r.Keys["url_regex"], "mocks[%d].request: url and url_regex exclude each other", i)
+	case r.URL != "":
+		m.urlRE = globRE(r.URL)
+	default:
+		re, err := regexp.Compile(r.URLRegex)
+		if err != nil {
+			d.errorAt(r.Keys["url_regex"], "mocks[%d].request.url_regex: %v", i, err)
+		}
+		m.urlRE = re
+	}
+	if len(m.Respond) == 0 {
+		m.Respond = responses{{Status: 200, At: m.At}}
+	}
+	for _, resp := range m.Respond {
+		if resp.Error != "" {
+			if resp.Status != 0 || resp.Body.Set || resp.BodyFile != "" || len(resp.Headers) > 0 {
+				d.errorAt(resp.Keys["error"], "mocks[%d].respond: error (a failed connection) excludes status, headers and body", i)
+			}
+			continue
+		}
+		if resp.Status == 0 {
+			resp.Status = 200
+		}
+		if resp.Status < 100 || resp.Status > 599 {
+			d.errorAt(resp.Keys["status"], "mocks[%d].respond.status %d: not an HTTP status", i, resp.Status)
+		}
+		readBody(d, dir, &resp.Body, resp.BodyFile, resp.Keys, fmt.Sprintf("mocks[%d].respond", i))
+		resp.data = resp.Body.Data
+	}
+	if e := m.Expect; e != nil {
+		checkPaths(d, e.JSONPath, nil)
+	}
+}
+
+// globRE turns a URL pattern with * wildcards into an anchored regexp.
+func globRE(pattern string) *regexp.Regexp {
+	parts := strings.Split(pattern, "*")
+	for i, p := range parts {
+		parts[i] = regexp.QuoteMeta(p)
+	}
+	return regexp.MustCompile("^" + strings.Join(parts, ".*") + "$")
+}
+
+func checkPaths(d *decoder, jsonPaths, xPaths valueMatchers) {
+	for _, p := range jsonPaths {
+		if err := engine.CompileJSONPath(p.Name); err != nil {
+			d.errorAt(p.At, "jsonpath %q: %v", p.Name, err)
+		}
+	}
+	for _, p := range xPaths {
+		if err := engine.CompileXPath(p.Name); err != nil {
+			d.errorAt(p.At, "xpath %q: %v", p.Name, err)
+		}
+	}
+}
+
+func checkExpect(d *decoder, dir string, c *Case, e *Expect) {
+	if e.BodyFile != "" {
+		if e.Body != nil {
+			d.errorAt(e.Keys["body_file"], "expect: body and body_file exclude each other")
+		} else if data, err := os.ReadFile(filepath.Join(dir, e.BodyFile)); err != nil {
+			d.errorAt(e.Keys["body_file"], "expect.body_file: %v", unwrapPathError(err))
+		} else {
+			e.Body = &Body{Set: true, Data: data, JSON: json.Valid(bytes.TrimSpace(data)) && looksStructured(data)}
+		}
+	}
+	checkPaths(d, e.JSONPath, e.XPath)
+	if c.Request != nil {
+		if _, ok := e.Keys["properties"]; ok {
+			d.errorAt(e.Keys["properties"], "expect.properties: a request case cannot see the message's properties (the HTTP trigger keeps them); check the reply, the datastore or the mocks' calls instead")
+		}
+	} else if _, ok := e.Keys["status"]; ok {
+		d.errorAt(e.Keys["status"], "expect.status is the HTTP status of a request case; for a %s case use message_status", inputKind(c))
+	}
+	if _, ok := e.Keys["retry"]; ok && c.Queue == nil {
+		d.errorAt(e.Keys["retry"], "expect.retry says whether the queue would retry the message: only for queue cases")
+	}
+}
+
+func looksStructured(data []byte) bool {
+	t := bytes.TrimSpace(data)
+	return len(t) > 0 && (t[0] == '{' || t[0] == '[')
+}
+
+func inputKind(c *Case) string {
+	switch {
+	case c.Request != nil:
+		return "request"
+	case c.Queue != nil:
+		return "queue"
+	case c.Timer != nil:
+		return "timer"
+	}
+	return "call"
+}
+
+// suite is the flows under one PATH argument and the test files found in
+// it: every test file runs against all of those flows.
+type suite struct {
+	root  string
+	srcs  []engine.Source
+	files []*File
+}
+
+// discover finds the test files under each path and the flows they run
+// against. A path may be a directory or a *.test.yaml file (its directory
+// holds the flows). Errors are positioned where possible.
+func discover(paths []string) ([]*suite, []error) {
+	var suites []*suite
+	var errs []error
+	seen := map[string]bool{}
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			errs = append(errs, unwrapPathError(err))
+			continue
+		}
+		s := &suite{root: p}
+		var testFiles []string
+		if st.IsDir() {
+			err = filepath.WalkDir(p, func(path string, de fs.DirEntry, err error) error {
+				if err != nil {
+					return err
+				}
+				if de.IsDir() && path != p && strings.HasPrefix(de.Name(), ".") {
+					return filepath.SkipDir
+				}
+				if !de.IsDir() && IsTestFile(path) {
+					testFiles = append(testFiles, path)
+				}
+				return nil
+			})
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+		} else {
+			if !IsTestFile(p) {
+				errs = append(errs, fmt.Errorf("%s: not a directory or a test file (*.test.yaml)", p))
+				continue
+			}
+			testFiles = []string{p}
+			s.root = filepath.Dir(p)
+		}
+		sort.Strings(testFiles)
+		for _, tf := range testFiles {
+			abs, _ := filepath.Abs(tf)
+			if seen[abs] {
+				continue
+			}
+			seen[abs] = true
+			f, err := ParseFile(tf)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			s.files = append(s.files, f)
+		}
+		if len(s.files) == 0 {
+			continue
+		}
+		flowFiles, err := engine.FindFlowFiles(s.root)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, ff := range flowFiles {
+			data, err := os.ReadFile(ff)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			s.srcs = append(s.srcs, engine.Source{Name: ff, Data: data})
+		}
+		suites = append(suites, s)
+	}
+	return suites, errs
+}
+
+// checkAgainst checks a suite's cases against its flow set: the flows
+// they start exist and have the right trigger. It returns the reason per
+// case that cannot run.
+func (s *suite) checkAgainst(set *engine.FlowSet) map[*Case]*PosError {
+	errs := map[*Case]*PosError{}
+	for _, f := range s.files {
+		for _, c := range f.Cases {
+			id, kind, at := "", "", Pos{}
+			switch {
+			case c.Queue != nil:
+				id, kind, at = c.Queue.Flow, "queue", c.Queue.At
+			case c.Timer != nil:
+				id, kind, at = c.Timer.Flow, "timer", c.Timer.At
+			case c.Call != nil:
+				id, kind, at = c.Call.Flow, "call", c.Call.At
+			default:
+				continue
+			}
+			fl := set.Flow(id)
+			switch {
+			case fl == nil:
+				var ids []string
+				for _, x := range set.Flows() {
+					if x.Trigger.Kind == kind {
+						ids = append(ids, x.ID)
+					}
+				}
+				errs[c] = &PosError{Pos: at, Msg: fmt.Sprintf("%s.flow: no flow %q under %s (%s flows: %s)", kind, id, s.root, kind, orNone(ids))}
+			case fl.Trigger.Kind != kind:
+				errs[c] = &PosError{Pos: at, Msg: fmt.Sprintf("%s.flow: flow %s (%s) has a %s trigger, not %s", kind, id, fl.Pos.FileLine(), fl.Trigger.Kind, kind)}
+			}
+		}
+	}
+	return errs
+}
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ", ")
+}

@@ -1,0 +1,188 @@
+// Package flowtest runs flow tests: *.test.yaml files that give a flow
+// set a trigger input (an HTTP request, a queue message, a timer tick or
+// a call), datastore fixtures and mocks of the APIs it calls, and check
+// what came out (status, body, JSONPath/XPath, properties, datastore,
+// queued messages, the message's final status).
+//
+// Every case runs in isolation and without network: a fresh compile of
+// the flows bound to the case's variables, an in-memory store, a runtime
+// whose outbound requests all go to the case's mocks (Services.Transport),
+// and no queue consumers or timers of its own. Cases run in parallel.
+//
+// The package imports the engine only; the step kinds are registered by
+// whoever imports it with the steps package (cmd/stride).
+package flowtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/stride-engine/stride/engine"
+)
+
+// Options configure Run.
+type Options struct {
+	// Run selects the cases whose ID (file name without .test.yaml, a
+	// slash, the case name) it matches; nil runs all.
+	Run *regexp.Regexp
+	// Verbose prints every case, and the log lines of failing ones.
+	Verbose bool
+	// Parallel is the number of cases run at once; 0 means GOMAXPROCS.
+	Parallel int
+	// Out receives the results; Err the errors that stop files or flow
+	// sets from running (test file and flow load errors).
+	Out, Err io.Writer
+}
+
+// Summary counts the cases. Errors counts the test files and flow sets
+// that could not be loaded.
+type Summary struct {
+	Passed, Failed, Errors int
+	Duration               time.Duration
+}
+
+// OK reports whether everything loaded and passed.
+func (s Summary) OK() bool { return s.Failed == 0 && s.Errors == 0 }
+
+type job struct {
+	suite *suite
+	c     *Case
+	pre   *PosError // a case that cannot run: the reason
+	res   *Result
+	done  chan struct{}
+}
+
+// Run finds the test files under paths, runs their cases and prints the
+// results. It does not print the summary line; the caller does.
+func Run(ctx context.Context, paths []string, opts Options) Summary {
+	start := time.Now()
+	if opts.Out == nil {
+		opts.Out = io.Discard
+	}
+	if opts.Err == nil {
+		opts.Err = opts.Out
+	}
+	var sum Summary
+	suites, errs := discover(paths)
+	for _, err := range errs {
+		printError(opts.Err, err)
+		sum.Errors++
+	}
+	var jobs []*job
+	for _, s := range suites {
+		var setErr error
+		var caseErrs map[*Case]*PosError
+		if set, err := engine.Load(s.srcs); err != nil {
+			printError(opts.Err, err)
+			fmt.Fprintf(opts.Err, "the flows under %s did not load: their tests do not run\n", s.root)
+			sum.Errors++
+			setErr = err
+		} else {
+			caseErrs = s.checkAgainst(set)
+		}
+		for _, f := range s.files {
+			notRun := 0
+			for _, c := range f.Cases {
+				if opts.Run != nil && !opts.Run.MatchString(c.ID()) {
+					continue
+				}
+				if setErr != nil {
+					notRun++
+					continue
+				}
+				jobs = append(jobs, &job{suite: s, c: c, pre: caseErrs[c], done: make(chan struct{})})
+			}
+			if notRun > 0 {
+				fmt.Fprintf(opts.Out, "--- FAIL: %s: %d %s not run: the flows under %s did not load\n", f.Path, notRun, plural(notRun, "case", "cases"), s.root)
+				sum.Failed += notRun
+			}
+		}
+	}
+	if opts.Run != nil && len(jobs) == 0 && sum.Failed == 0 && sum.Errors == 0 {
+		fmt.Fprintf(opts.Err, "no case matches --run %q\n", opts.Run.String())
+	}
+	if len(suites) == 0 && sum.Errors == 0 {
+		fmt.Fprintf(opts.Err, "no test files (*.test.yaml) under %s\n", strings.Join(paths, ", "))
+	}
+
+	workers := opts.Parallel
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	queue := make(chan *job)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range queue {
+				j.res = runJob(ctx, j)
+				close(j.done)
+			}
+		}()
+	}
+	go func() {
+		for _, j := range jobs {
+			queue <- j
+		}
+		close(queue)
+	}()
+	// Results are printed in file order, each as soon as it and those
+	// before it are done.
+	for _, j := range jobs {
+		<-j.done
+		j.res.write(opts.Out, opts.Verbose)
+		if j.res.Passed() {
+			sum.Passed++
+		} else {
+			sum.Failed++
+		}
+	}
+	wg.Wait()
+	sum.Duration = time.Since(start)
+	return sum
+}
+
+func runJob(ctx context.Context, j *job) *Result {
+	start := time.Now()
+	res := &Result{Case: j.c}
+	if j.pre != nil {
+		res.Failures = []failure{{What: "not run", At: j.c.At, Detail: j.pre.Error()}}
+		res.Duration = time.Since(start)
+		return res
+	}
+	logs := &lockedBuffer{}
+	out, mocks, db := execute(ctx, j.suite.srcs, j.c, logs)
+	if db != nil {
+		defer db.Close()
+	}
+	res.out = out
+	res.Failures = evaluate(ctx, j.c, out, mocks, db)
+	res.Duration = time.Since(start)
+	res.Log = logs.String()
+	return res
+}
+
+func printError(w io.Writer, err error) {
+	var el ErrorList
+	var fl engine.ErrorList
+	switch {
+	case errors.As(err, &el):
+		for _, e := range el {
+			fmt.Fprintln(w, e)
+		}
+	case errors.As(err, &fl):
+		for _, e := range fl {
+			fmt.Fprintln(w, e)
+		}
+	default:
+		fmt.Fprintln(w, err)
+	}
+}
