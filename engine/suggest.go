@@ -21,6 +21,11 @@ func suggest(word string, candidates []string) string {
 	return best
 }
 
+// DidYouMean formats a suggestion for an error message, e.g.
+// `; did you mean "route"?`, or "" when no candidate is close. Every
+// "unknown X" message in Stride uses it, so suggestions read alike.
+func DidYouMean(word string, candidates []string) string { return didYouMean(word, candidates) }
+
 // didYouMean formats a suggestion for an error message.
 func didYouMean(word string, candidates []string) string {
 	if s := suggest(word, candidates); s != "" {

@@ -11,29 +11,13 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/stride-engine/stride/engine"
 )
 
-// Pos is a place in a test file.
-type Pos struct {
-	File string
-	Line int
-	Col  int
-}
-
-func (p Pos) String() string {
-	if p.Line == 0 {
-		return p.File
-	}
-	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col)
-}
-
-// FileLine formats the position as file:line.
-func (p Pos) FileLine() string {
-	if p.Line == 0 {
-		return p.File
-	}
-	return fmt.Sprintf("%s:%d", p.File, p.Line)
-}
+// Pos is a place in a test file: the engine's positions, so test files and
+// flow files report places alike.
+type Pos = engine.Pos
 
 // PosError is a positioned error in a test file.
 type PosError struct {
@@ -312,39 +296,9 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, what string) {
 	}
 }
 
-// hint suggests the known key closest to a misspelt one.
-func hint(key string, known []string) string {
-	best, bestD := "", 3
-	for _, k := range known {
-		if dist := levenshtein(key, k); dist < bestD {
-			best, bestD = k, dist
-		}
-	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf("; did you mean %q?", best)
-}
-
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
+// hint suggests the known key closest to a misspelt one, as the flow
+// loader does.
+func hint(key string, known []string) string { return engine.DidYouMean(key, known) }
 
 // plainValue converts a node to the values a JSON decoder would give:
 // string, float64, bool, nil, []any, map[string]any. Timestamps stay the

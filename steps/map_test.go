@@ -568,7 +568,7 @@ func TestMapSchemaViolationNamesPaths(t *testing.T) {
 func TestMapLoadErrors(t *testing.T) {
 	cases := []struct{ name, steps, want string }{
 		{"directive typo", "  - map: {file: typo.map.yaml}\n",
-			"testdata/map/typo.map.yaml:3:5: map: unknown directive $fro_each; did you mean $for_each?"},
+			"testdata/map/typo.map.yaml:3:5: map: unknown directive $fro_each; did you mean \"$for_each\"?"},
 		{"item without for_each", "  - map: {file: item-alone.map.yaml}\n",
 			"testdata/map/item-alone.map.yaml:3:5: map: $item without $for_each"},
 		{"undeclared env in the template file", "  - map: {file: undeclared-env.map.yaml}\n",
@@ -582,7 +582,7 @@ func TestMapLoadErrors(t *testing.T) {
 		{"template file not found", "  - map: {file: nope.map.yaml}\n",
 			"testdata/map/f.yaml:9:11: map: template file testdata/map/nope.map.yaml not found"},
 		{"unknown key in the file", "  - map: {file: unknown-key.map.yaml}\n",
-			`testdata/map/unknown-key.map.yaml:1:1: map: unknown key "outptu" in a template file; did you mean output?`},
+			`testdata/map/unknown-key.map.yaml:1:1: map: unknown key "outptu" in a template file; did you mean "output"?`},
 		{"file and template", "  - map: {file: typo.map.yaml, template: {a: 1}}\n",
 			"testdata/map/f.yaml:9:5: map: give file or template, not both"},
 		{"neither", "  - map: {output: xml}\n",
@@ -592,7 +592,7 @@ func TestMapLoadErrors(t *testing.T) {
 		{"root with json", "  - map: {template: {a: 1}, root: X}\n",
 			`testdata/map/f.yaml:9:29: map: root "X" is the root element of output: xml`},
 		{"convert typo", "  - map: {template: {a: {$value: 1, $convert: nubmer}}}\n",
-			`testdata/map/f.yaml:9:47: map: $convert "nubmer": want one of number, int, bool, string, odata_date, iso_date, date; did you mean number?`},
+			`testdata/map/f.yaml:9:47: map: $convert "nubmer": want one of number, int, bool, string, odata_date, iso_date, date; did you mean "number"?`},
 		{"date needs format", "  - map: {template: {a: {$value: 1, $convert: date}}}\n",
 			"map: $convert: date needs $format"},
 		{"format without date", "  - map: {template: {a: {$value: 1, $format: yyyy}}}\n",

@@ -1156,35 +1156,5 @@ func (c *mapCompiler) entry(b *engine.Builder, n *yaml.Node) *mapTableEntry {
 // mapDidYouMean suggests the nearest candidate to word, as the loader does
 // for step options.
 func mapDidYouMean(word string, candidates []string) string {
-	best, bestDist := "", 1<<30
-	for _, c := range candidates {
-		if d := mapEditDistance(word, c); d < bestDist {
-			best, bestDist = c, d
-		}
-	}
-	limit := max(len(word)/3, 2)
-	if best == "" || bestDist > limit || bestDist >= len(best) {
-		return ""
-	}
-	return fmt.Sprintf("; did you mean %s?", best)
-}
-
-func mapEditDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return engine.DidYouMean(word, candidates)
 }

@@ -121,7 +121,7 @@ func TestMapCommandErrors(t *testing.T) {
 			[]string{"stride map: Contacts[0].DateOfBirth (missing-birthday.map.yaml:8): ${json.user.dateOfBirth} has no value"}},
 		{"a load error has file:line:col of the template",
 			[]string{"--template", mapTestdata + "/typo.map.yaml", "--input", mapTestdata + "/fitbit-profile.json"}, 1,
-			[]string{filepath.FromSlash(mapTestdata+"/typo.map.yaml") + ":3:5: map: unknown directive $fro_each; did you mean $for_each?", "2 errors"}},
+			[]string{filepath.FromSlash(mapTestdata+"/typo.map.yaml") + ":3:5: map: unknown directive $fro_each; did you mean \"$for_each\"?", "2 errors"}},
 		{"unset variables are named",
 			[]string{"--template", mapTemplates + "/profile-contact.map.yaml", "--input", mapTestdata + "/fitbit-profile.json"}, 1,
 			[]string{"stride map: the template reads variables that are not set: MKC_ID_ORIGIN, MKC_SOURCE_SYSTEM_ID (set them in the environment or in --env-file)"}},
