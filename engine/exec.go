@@ -445,13 +445,3 @@ func (x *Exchange) scopeFor(needJSON bool) (*Scope, error) {
 	}
 	return s, nil
 }
-
-// Eval evaluates an expression source against the exchange; used by
-// tools (stride map) and tests, not per message (compile once instead).
-func (x *Exchange) Eval(src string) (any, error) {
-	p, issues := compileExpr(src, exprContext{onError: true, split: true, item: true}, false)
-	if len(issues) > 0 {
-		return nil, fmt.Errorf("%s", issues[0].msg)
-	}
-	return p.run(x)
-}

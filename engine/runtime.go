@@ -85,7 +85,7 @@ func (r *Runtime) Swap(set *FlowSet) {
 			continue
 		}
 		for _, m := range h.Methods {
-			mux.Handle(m+" "+h.Path, &httpFlow{r: r, flow: f, cfg: h, set: set})
+			mux.Handle(m+" "+h.Path, &httpFlow{r: r, flow: f, cfg: h, set: set, params: paramNames(h.Path)})
 		}
 	}
 	r.current.Store(&snapshot{set: set, mux: mux})
@@ -161,10 +161,11 @@ func (r *Runtime) NewExchange(set *FlowSet, msg *Message) *Exchange {
 }
 
 type httpFlow struct {
-	r    *Runtime
-	flow *Flow
-	cfg  *HTTPTrigger
-	set  *FlowSet
+	r      *Runtime
+	flow   *Flow
+	cfg    *HTTPTrigger
+	set    *FlowSet
+	params []string // names of the path's {parameters}, read once at swap
 }
 
 func (h *httpFlow) ServeHTTP(w http.ResponseWriter, req *http.Request) {
@@ -188,7 +189,7 @@ func (h *httpFlow) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	for k, v := range req.URL.Query() {
 		x.Query[k] = v[0]
 	}
-	x.Request = &RequestInfo{Method: req.Method, Path: req.URL.Path, RemoteAddress: req.RemoteAddr, Params: pathParams(req, h.cfg.Path)}
+	x.Request = &RequestInfo{Method: req.Method, Path: req.URL.Path, RemoteAddress: req.RemoteAddr, Params: pathParams(req, h.params)}
 	ctx, cancel := context.WithTimeout(req.Context(), h.cfg.Timeout)
 	defer cancel()
 	start := time.Now()
@@ -235,16 +236,24 @@ func (h *httpFlow) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 }
 
-func pathParams(req *http.Request, pattern string) map[string]string {
-	if !strings.Contains(pattern, "{") {
-		return nil
-	}
-	params := map[string]string{}
+// paramNames lists the {name} parameters of a route pattern.
+func paramNames(pattern string) []string {
+	var names []string
 	for _, seg := range strings.Split(pattern, "/") {
 		if strings.HasPrefix(seg, "{") {
-			name := strings.TrimSuffix(strings.Trim(seg, "{}"), "...")
-			params[name] = req.PathValue(name)
+			names = append(names, strings.TrimSuffix(strings.Trim(seg, "{}"), "..."))
 		}
+	}
+	return names
+}
+
+func pathParams(req *http.Request, names []string) map[string]string {
+	if len(names) == 0 {
+		return nil
+	}
+	params := make(map[string]string, len(names))
+	for _, name := range names {
+		params[name] = req.PathValue(name)
 	}
 	return params
 }

@@ -184,8 +184,13 @@ steps:
 	if get("5000", "").Header.Get("Content-Encoding") != "" {
 		t.Error("compressed without Accept-Encoding")
 	}
-	if get("5000", "gzip;q=0").Header.Get("Content-Encoding") != "" {
-		t.Error("compressed although q=0 refuses gzip")
+	for _, refuse := range []string{"gzip;q=0", "gzip; q=0.0", "deflate, gzip;q=0.000"} {
+		if get("5000", refuse).Header.Get("Content-Encoding") != "" {
+			t.Errorf("compressed although %q refuses gzip", refuse)
+		}
+	}
+	if get("5000", "gzip;q=0.5").Header.Get("Content-Encoding") != "gzip" {
+		t.Error("q=0.5 accepts gzip")
 	}
 	if get("10", "gzip").Header.Get("Content-Encoding") != "" {
 		t.Error("compressed a tiny body")

@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 )
 
@@ -161,25 +160,8 @@ func loopbackURL(raw string) error {
 func (f *Fitbit) handleControl(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	user := q.Get("user")
-	needUser := func() bool {
-		if !ValidUserID(user) {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "user must be 1 to 16 of 0-9 and A-Z"})
-			return false
-		}
-		return true
-	}
-	intParam := func(name string, def int) (int, bool) {
-		s := q.Get(name)
-		if s == "" {
-			return def, true
-		}
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": name + " must be a non-negative integer"})
-			return 0, false
-		}
-		return n, true
-	}
+	needUser := func() bool { return requireUser(w, user) }
+	intParam := func(name string, def int) (int, bool) { return intQuery(w, q, name, def) }
 	route := r.Method + " " + r.URL.Path
 	switch route {
 	case "GET /sandbox/users":

@@ -24,6 +24,7 @@ var Scopes = []string{
 	"social", "temperature", "weight",
 }
 
+// PKCE shapes (RFC 7636), shared by the Fitbit and Google fakes.
 var (
 	challengePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
 	verifierPattern  = regexp.MustCompile(`^[A-Za-z0-9._~-]{43,128}$`)

@@ -6,10 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/url"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -159,26 +156,6 @@ func (g *GoogleHealth) VerifySubscriber(webhookURL, authorization string) error 
 	return errors.Join(errs...)
 }
 
-// googleLoopbackURL accepts only http(s) URLs on a loopback host: the
-// control endpoints must not become a way to make requests elsewhere.
-func googleLoopbackURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return err
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Errorf("url must be http or https")
-	}
-	host := u.Hostname()
-	if host == "localhost" {
-		return nil
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-		return nil
-	}
-	return fmt.Errorf("url host %q is not a loopback address", host)
-}
-
 // handleControl serves the sandbox-only endpoints (no auth):
 //
 //	GET  /sandbox/users                   every known user's GoogleUserState
@@ -194,25 +171,8 @@ func googleLoopbackURL(raw string) error {
 func (g *GoogleHealth) handleControl(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	user := q.Get("user")
-	needUser := func() bool {
-		if !ValidUserID(user) {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "user must be 1 to 16 of 0-9 and A-Z"})
-			return false
-		}
-		return true
-	}
-	intParam := func(name string, def int) (int, bool) {
-		s := q.Get(name)
-		if s == "" {
-			return def, true
-		}
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": name + " must be a non-negative integer"})
-			return 0, false
-		}
-		return n, true
-	}
+	needUser := func() bool { return requireUser(w, user) }
+	intParam := func(name string, def int) (int, bool) { return intQuery(w, q, name, def) }
 	route := r.Method + " " + r.URL.Path
 	switch route {
 	case "GET /sandbox/users":
@@ -293,7 +253,7 @@ func (g *GoogleHealth) handleControl(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "body: " + err.Error()})
 			return
 		}
-		if err := googleLoopbackURL(in.URL); err != nil {
+		if err := loopbackURL(in.URL); err != nil {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 			return
 		}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -102,7 +101,7 @@ func (g *GoogleHealth) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		googlePage(w, http.StatusBadRequest, "invalid_request", "code_challenge_method must be S256 in the sandbox, got "+strconv.Quote(m))
 		return
 	}
-	if !googleChallengePattern.MatchString(challenge) {
+	if !challengePattern.MatchString(challenge) {
 		googlePage(w, http.StatusBadRequest, "invalid_request", "Invalid code_challenge: it must be the 43-character base64url SHA-256 of the code verifier.")
 		return
 	}
@@ -192,13 +191,6 @@ func (g *GoogleHealth) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	g.mu.Unlock()
 	redirect(url.Values{"code": {code}, "scope": {strings.Join(granted, " ")}})
 }
-
-// PKCE shapes (RFC 7636), kept here rather than shared with the Fitbit
-// fake so each fake stands alone.
-var (
-	googleChallengePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
-	googleVerifierPattern  = regexp.MustCompile(`^[A-Za-z0-9._~-]{43,128}$`)
-)
 
 // googleForm reads the token/revoke request parameters: a form body (or,
 // as Google also accepts, a JSON object), plus the query string.
@@ -351,7 +343,7 @@ func (g *GoogleHealth) exchangeCode(w http.ResponseWriter, form url.Values) {
 		bad(http.StatusBadRequest, "invalid_grant", "Missing code verifier.")
 		return
 	}
-	if !googleVerifierPattern.MatchString(verifier) || subtle.ConstantTimeCompare([]byte(S256(verifier)), []byte(c.challenge)) != 1 {
+	if !verifierPattern.MatchString(verifier) || subtle.ConstantTimeCompare([]byte(S256(verifier)), []byte(c.challenge)) != 1 {
 		bad(http.StatusBadRequest, "invalid_grant", "Invalid code verifier.")
 		return
 	}

@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -126,3 +128,28 @@ func takeFailure(rules *[]failRule, path string) int {
 }
 
 func sortStrings(s []string) { sort.Strings(s) }
+
+// requireUser answers 400 unless user is a valid sandbox user id (the
+// control endpoints of both fakes).
+func requireUser(w http.ResponseWriter, user string) bool {
+	if !ValidUserID(user) {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "user must be 1 to 16 of 0-9 and A-Z"})
+		return false
+	}
+	return true
+}
+
+// intQuery reads a non-negative integer query parameter (def when absent),
+// answering 400 when it is not one.
+func intQuery(w http.ResponseWriter, q url.Values, name string, def int) (int, bool) {
+	s := q.Get(name)
+	if s == "" {
+		return def, true
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": name + " must be a non-negative integer"})
+		return 0, false
+	}
+	return n, true
+}

@@ -148,10 +148,3 @@ func unrefLock(id lockID, e *lockEntry) {
 	}
 	locks.mu.Unlock()
 }
-
-// lockTableLen is the number of (name, key) entries held or waited for.
-func lockTableLen() int {
-	locks.mu.Lock()
-	defer locks.mu.Unlock()
-	return len(locks.m)
-}

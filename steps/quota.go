@@ -151,13 +151,6 @@ func (s *quotaStep) limiter(key string) *quotaEntry {
 	return ent
 }
 
-// tracked returns the number of keys held, for tests.
-func (s *quotaStep) tracked() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.keys)
-}
-
 func (s *quotaStep) Run(ctx context.Context, x *engine.Exchange) error {
 	var key string
 	if s.c.Key != nil {
