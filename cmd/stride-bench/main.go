@@ -7,7 +7,9 @@
 //	stride-bench [-duration 3s] [-rounds 3] [-c 32] [CASE...]
 //
 // Cases: http (a JSON flow against a plain net/http handler, with and
-// without Accept-Encoding: gzip).
+// without Accept-Encoding: gzip), webhook (the Fitbit webhook flow against
+// a plain handler), reload (edits under load), and, with the built binary
+// against the sandbox, e2e, daily and rss.
 package main
 
 import (
@@ -57,6 +59,8 @@ func main() {
 			check(benchE2E(os.Stdout, *bin, *flows, *users))
 		case "daily":
 			check(benchDaily(os.Stdout, *bin, *flows, *dailyUsers))
+		case "reload":
+			check(benchReload(os.Stdout, 20))
 		case "rss":
 			check(benchRSS(os.Stdout, *bin, *flows, *duration))
 		default:
