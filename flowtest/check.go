@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	"github.com/antchfx/xmlquery"
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
 	"github.com/stride-engine/stride/engine/store"
 )
 
@@ -190,7 +190,7 @@ func (k *checker) jsonPaths(what string, paths valueMatchers, doc []byte) {
 		return
 	}
 	for _, p := range paths {
-		v, err := engine.JSONPathValue(data, p.Name)
+		v, err := flow.JSONPathValue(data, p.Name)
 		if err != nil {
 			k.fail(what+" "+p.Name, p.At, p.M.describe(), "(error: "+err.Error()+")")
 			continue
@@ -204,7 +204,7 @@ func (k *checker) jsonPaths(what string, paths valueMatchers, doc []byte) {
 // xPaths checks XPath expectations on an XML body. XML has no types, so
 // values are compared as text: 15720 and '15720' are the same.
 func (k *checker) xPaths(paths valueMatchers, doc []byte) {
-	if err := engine.CheckXMLSafe(doc); err != nil {
+	if err := flow.CheckXMLSafe(doc); err != nil {
 		k.fail("xpath", paths[0].At, "an XML body", err.Error())
 		return
 	}
@@ -214,7 +214,7 @@ func (k *checker) xPaths(paths valueMatchers, doc []byte) {
 		return
 	}
 	for _, p := range paths {
-		v, err := engine.XPathValue(root, p.Name)
+		v, err := flow.XPathValue(root, p.Name)
 		if err != nil {
 			k.fail("xpath "+p.Name, p.At, p.M.describe(), "(error: "+err.Error()+")")
 			continue
@@ -222,13 +222,13 @@ func (k *checker) xPaths(paths valueMatchers, doc []byte) {
 		present := v != nil
 		text := ""
 		if present {
-			text = engine.Stringify(v)
+			text = flow.Stringify(v)
 		}
 		m := p.M
 		if m.Plain {
 			if _, structured := m.Value.(map[string]any); !structured {
 				if _, list := m.Value.([]any); !list {
-					want := engine.Stringify(m.Value)
+					want := flow.Stringify(m.Value)
 					if !present || text != want {
 						k.fail("xpath "+p.Name, p.At, want, orNoValue(text, present))
 					}

@@ -12,12 +12,12 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
 )
 
 // Pos is a place in a test file: the engine's positions, so test files and
 // flow files report places alike.
-type Pos = engine.Pos
+type Pos = flow.Pos
 
 // PosError is a positioned error in a test file.
 type PosError struct {
@@ -298,7 +298,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, what string) {
 
 // hint suggests the known key closest to a misspelt one, as the flow
 // loader does.
-func hint(key string, known []string) string { return engine.DidYouMean(key, known) }
+func hint(key string, known []string) string { return flow.DidYouMean(key, known) }
 
 // plainValue converts a node to the values a JSON decoder would give:
 // string, float64, bool, nil, []any, map[string]any. Timestamps stay the

@@ -24,7 +24,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
+	"github.com/stride-engine/stride/engine/runtime"
 	"github.com/stride-engine/stride/engine/store"
 )
 
@@ -63,13 +64,6 @@ type outcome struct {
 	disabled []string // http flows the case's variables leave disabled, with the reason
 	problem  string   // the run itself could not be set up
 }
-
-// idleClock never ticks: timers of the flow set never fire on their own
-// in a test; a timer case runs its flow once.
-type idleClock struct{}
-
-func (idleClock) Now() time.Time                       { return time.Now() }
-func (idleClock) After(time.Duration) <-chan time.Time { return nil }
 
 // lockedBuffer collects a case's log lines from concurrent steps.
 type lockedBuffer struct {
@@ -123,13 +117,13 @@ func (c *Case) timeout() time.Duration {
 // execute runs one case in isolation: its own compiled flow set bound to
 // its variables, its own in-memory store with the fixtures, its own
 // mocks, and a fresh runtime over them.
-func execute(ctx context.Context, srcs []engine.Source, c *Case, logs io.Writer) (*outcome, *mockTransport, *store.DB) {
+func execute(ctx context.Context, srcs []flow.Source, c *Case, logs io.Writer) (*outcome, *mockTransport, *store.DB) {
 	out := &outcome{input: inputKind(c)}
 	mocks := newMockTransport(c.Mocks)
 	// A fresh compile per case: Bind sets variables on the flows, and
 	// steps keep state of their own (quota counters...), so cases that
 	// run in parallel must not share a set.
-	set, err := engine.Load(srcs)
+	set, err := flow.Load(srcs)
 	if err != nil {
 		out.problem = "the flows did not load:\n" + err.Error()
 		return out, mocks, nil
@@ -137,7 +131,7 @@ func execute(ctx context.Context, srcs []engine.Source, c *Case, logs io.Writer)
 	vars := c.variables()
 	set.Bind(func(name string) (string, bool) { v, ok := vars[name]; return v, ok })
 	for _, f := range set.Flows() {
-		if _, isHTTP := f.Trigger.Config.(*engine.HTTPTrigger); isHTTP && f.Disabled != "" {
+		if _, isHTTP := f.Trigger.Config.(*runtime.HTTPTrigger); isHTTP && f.Disabled != "" {
 			out.disabled = append(out.disabled, fmt.Sprintf("%s (%s): %s", f.ID, f.Pos.FileLine(), f.Disabled))
 		}
 	}
@@ -160,18 +154,20 @@ func execute(ctx context.Context, srcs []engine.Source, c *Case, logs io.Writer)
 		return out, mocks, db
 	}
 
-	rt := engine.NewRuntime(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug, ReplaceAttr: dropTime})))
-	rt.Now = clock
-	rt.Clock = idleClock{}
-	// Swap starts a consumer for every queue flow when the services have
-	// queues, and a timer for every timer flow. A test starts neither:
-	// Swap sees services without queues (so no consumer), the idle clock
-	// never fires (and the timers are stopped at once); the full services
-	// are attached after, for the exchanges of this case.
-	rt.SetServices(&engine.Services{KV: db.KV(), Transport: mocks})
+	// Only http triggers run: a case runs a queue, timer or call flow
+	// itself, once, and a queue's messages are drained and shown instead
+	// of consumed.
+	rt := runtime.New(runtime.Options{
+		Log:      slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug, ReplaceAttr: dropTime})),
+		Services: &flow.Services{KV: db.KV(), Queues: db.Queues(), Log: db.Log(), Transport: mocks},
+		Now:      clock,
+		Triggers: []string{"http"},
+	})
 	rt.Swap(set)
-	rt.StopTimers(ctx)
-	rt.SetServices(&engine.Services{KV: db.KV(), Queues: db.Queues(), Log: db.Log(), Transport: mocks})
+	if err := rt.Start(ctx); err != nil {
+		out.problem = "could not start the runtime: " + err.Error()
+		return out, mocks, db
+	}
 
 	cctx, cancel := context.WithTimeout(ctx, c.timeout())
 	defer cancel()
@@ -180,7 +176,7 @@ func execute(ctx context.Context, srcs []engine.Source, c *Case, logs io.Writer)
 		runRequest(cctx, rt, c.Request, out)
 	case c.Queue != nil:
 		q := c.Queue
-		msg := engine.NewMessage(q.Body.Data, contentType(q.ContentType, q.Headers, q.Body))
+		msg := flow.NewMessage(q.Body.Data, contentType(q.ContentType, q.Headers, q.Body))
 		for _, h := range q.Headers {
 			msg.SetHeader(h.Name, h.Value)
 		}
@@ -189,24 +185,24 @@ func execute(ctx context.Context, srcs []engine.Source, c *Case, logs io.Writer)
 		}
 		f := set.Flow(q.Flow)
 		qctx := cctx
-		if qt, ok := f.Trigger.Config.(*engine.QueueTrigger); ok && qt.Timeout > 0 {
+		if qt, ok := f.Trigger.Config.(*runtime.QueueTrigger); ok && qt.Timeout > 0 {
 			var qcancel context.CancelFunc
 			qctx, qcancel = context.WithTimeout(cctx, qt.Timeout)
 			defer qcancel()
 		}
 		runMessage(qctx, rt, set, f, msg, "queue", out)
 	case c.Timer != nil:
-		runMessage(cctx, rt, set, set.Flow(c.Timer.Flow), engine.NewMessage(nil, ""), "timer", out)
+		runMessage(cctx, rt, set, set.Flow(c.Timer.Flow), flow.NewMessage(nil, ""), "timer", out)
 	case c.Call != nil:
 		cl := c.Call
-		msg := engine.NewMessage(cl.Body.Data, contentType(cl.ContentType, cl.Headers, cl.Body))
+		msg := flow.NewMessage(cl.Body.Data, contentType(cl.ContentType, cl.Headers, cl.Body))
 		for _, h := range cl.Headers {
 			msg.SetHeader(h.Name, h.Value)
 		}
 		maps.Copy(msg.Property, cl.Properties)
 		runMessage(cctx, rt, set, set.Flow(cl.Flow), msg, "call", out)
 	}
-	rt.Close() // flushes the message log
+	_ = rt.Stop(ctx) // flushes the message log
 
 	if c.Request != nil && out.ran {
 		readLogEntry(ctx, db, out)
@@ -307,7 +303,7 @@ func isUTF8(b []byte) bool { return strings.ToValidUTF8(string(b), "\uFFFD") == 
 
 // runRequest sends the case's request through the runtime's handler, as
 // the listener would: policies, 404, 405 and 413 apply.
-func runRequest(ctx context.Context, rt *engine.Runtime, r *RequestInput, out *outcome) {
+func runRequest(ctx context.Context, rt *runtime.Runtime, r *RequestInput, out *outcome) {
 	q := url.Values{}
 	for _, p := range r.Query {
 		q.Add(p.Name, p.Value)
@@ -361,9 +357,9 @@ func sign(s *Signature, body []byte) string {
 
 // runMessage runs a flow on a message the way its trigger would, once,
 // and finishes it like the runtime does (completion hooks, message log).
-func runMessage(ctx context.Context, rt *engine.Runtime, set *engine.FlowSet, f *engine.Flow, msg *engine.Message, trigger string, out *outcome) {
+func runMessage(ctx context.Context, rt *runtime.Runtime, set *flow.FlowSet, f *flow.Flow, msg *flow.Message, trigger string, out *outcome) {
 	out.flow = f.ID
-	x := rt.NewExchange(set, msg)
+	x := rt.NewExchange(runtime.NewMessageID(), set, msg)
 	x.RawBody = msg.Body()
 	start := time.Now()
 	err := f.Run(ctx, x)
@@ -374,9 +370,9 @@ func runMessage(ctx context.Context, rt *engine.Runtime, set *engine.FlowSet, f 
 	out.properties = x.Msg.Property
 	if err != nil {
 		out.errText = x.Redact(err.Error())
-		var pe *engine.PermanentError
+		var pe *flow.PermanentError
 		out.permanent = errors.As(err, &pe)
-		var se *engine.StepError
+		var se *flow.StepError
 		if errors.As(err, &se) {
 			out.errAt, out.errStep = se.Pos.FileLine(), se.Flow+" / "+se.Step
 		}

@@ -14,7 +14,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
 	"gopkg.in/yaml.v3"
 )
 
@@ -245,12 +245,12 @@ func globRE(pattern string) *regexp.Regexp {
 
 func checkPaths(d *decoder, jsonPaths, xPaths valueMatchers) {
 	for _, p := range jsonPaths {
-		if err := engine.CompileJSONPath(p.Name); err != nil {
+		if err := flow.CompileJSONPath(p.Name); err != nil {
 			d.errorAt(p.At, "jsonpath %q: %v", p.Name, err)
 		}
 	}
 	for _, p := range xPaths {
-		if err := engine.CompileXPath(p.Name); err != nil {
+		if err := flow.CompileXPath(p.Name); err != nil {
 			d.errorAt(p.At, "xpath %q: %v", p.Name, err)
 		}
 	}
@@ -300,7 +300,7 @@ func inputKind(c *Case) string {
 // it: every test file runs against all of those flows.
 type suite struct {
 	root  string
-	srcs  []engine.Source
+	srcs  []flow.Source
 	files []*File
 }
 
@@ -361,7 +361,7 @@ func discover(paths []string) ([]*suite, []error) {
 		if len(s.files) == 0 {
 			continue
 		}
-		flowFiles, err := engine.FindFlowFiles(s.root)
+		flowFiles, err := flow.FindFlowFiles(s.root)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -372,7 +372,7 @@ func discover(paths []string) ([]*suite, []error) {
 				errs = append(errs, err)
 				continue
 			}
-			s.srcs = append(s.srcs, engine.Source{Name: ff, Data: data})
+			s.srcs = append(s.srcs, flow.Source{Name: ff, Data: data})
 		}
 		suites = append(suites, s)
 	}
@@ -382,7 +382,7 @@ func discover(paths []string) ([]*suite, []error) {
 // checkAgainst checks a suite's cases against its flow set: the flows
 // they start exist and have the right trigger. It returns the reason per
 // case that cannot run.
-func (s *suite) checkAgainst(set *engine.FlowSet) map[*Case]*PosError {
+func (s *suite) checkAgainst(set *flow.FlowSet) map[*Case]*PosError {
 	errs := map[*Case]*PosError{}
 	for _, f := range s.files {
 		for _, c := range f.Cases {

@@ -19,12 +19,12 @@ import (
 	"fmt"
 	"io"
 	"regexp"
-	"runtime"
+	goruntime "runtime"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
 )
 
 // Options configure Run.
@@ -79,7 +79,7 @@ func Run(ctx context.Context, paths []string, opts Options) Summary {
 	for _, s := range suites {
 		var setErr error
 		var caseErrs map[*Case]*PosError
-		if set, err := engine.Load(s.srcs); err != nil {
+		if set, err := flow.Load(s.srcs); err != nil {
 			printError(opts.Err, err)
 			fmt.Fprintf(opts.Err, "the flows under %s did not load: their tests do not run\n", s.root)
 			sum.Errors++
@@ -114,7 +114,7 @@ func Run(ctx context.Context, paths []string, opts Options) Summary {
 
 	workers := opts.Parallel
 	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
+		workers = goruntime.GOMAXPROCS(0)
 	}
 	queue := make(chan *job)
 	var wg sync.WaitGroup
@@ -172,7 +172,7 @@ func runJob(ctx context.Context, j *job) *Result {
 
 func printError(w io.Writer, err error) {
 	var el ErrorList
-	var fl engine.ErrorList
+	var fl flow.ErrorList
 	switch {
 	case errors.As(err, &el):
 		for _, e := range el {

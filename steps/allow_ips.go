@@ -7,7 +7,7 @@ import (
 	"net/textproto"
 	"strings"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
 )
 
 // allowIPsConfig lets through only requests from given networks.
@@ -26,7 +26,7 @@ type allowIPsStep struct {
 }
 
 func init() {
-	engine.RegisterStep(engine.StepKind[allowIPsConfig]{
+	flow.RegisterStep(flow.StepKind[allowIPsConfig]{
 		Name:    "allow_ips",
 		Policy:  true,
 		Summary: "Lets a request through only from the given IP networks.",
@@ -41,7 +41,7 @@ func init() {
 			"    cidrs: [203.0.113.0/24, '2001:db8:1::/48']\n" +
 			"    trusted_proxies: [10.0.0.0/8]\n" +
 			"    client_ip_header: X-Forwarded-For",
-		Build: func(b *engine.Builder, c *allowIPsConfig) (engine.Step, error) {
+		Build: func(b *flow.Builder, c *allowIPsConfig) (flow.Step, error) {
 			s := &allowIPsStep{c: c}
 			bad := false
 			parse := func(key string, list []string) []netip.Prefix {
@@ -60,7 +60,7 @@ func init() {
 			s.allow = parse("cidrs", c.CIDRs)
 			s.proxies = parse("trusted_proxies", c.TrustedProxies)
 			if bad {
-				return nil, engine.ErrReported
+				return nil, flow.ErrReported
 			}
 			if len(s.allow) == 0 {
 				return nil, errorf("cidrs: give at least one network (0.0.0.0/0 and ::/0 allow everyone)")
@@ -117,7 +117,7 @@ func containsAddr(list []netip.Prefix, a netip.Addr) bool {
 // clientAddr is the peer, or, when the peer is a trusted proxy, the
 // right-most address of the client header that is not a trusted proxy.
 // ok is false when the header names something that is not an address.
-func (s *allowIPsStep) clientAddr(x *engine.Exchange) (netip.Addr, bool, error) {
+func (s *allowIPsStep) clientAddr(x *flow.Exchange) (netip.Addr, bool, error) {
 	peer, err := peerAddr(x)
 	if err != nil {
 		return netip.Addr{}, false, err
@@ -153,7 +153,7 @@ func (s *allowIPsStep) clientAddr(x *engine.Exchange) (netip.Addr, bool, error) 
 	return client, true, nil
 }
 
-func (s *allowIPsStep) Run(ctx context.Context, x *engine.Exchange) error {
+func (s *allowIPsStep) Run(ctx context.Context, x *flow.Exchange) error {
 	client, ok, err := s.clientAddr(x)
 	if err != nil {
 		return err

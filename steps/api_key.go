@@ -6,16 +6,16 @@ import (
 	"net/textproto"
 	"strings"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
 )
 
 // apiKeyConfig checks an API key sent in a header or the query.
 type apiKeyConfig struct {
-	Header          string             `yaml:"header" doc:"The request header that carries the key, e.g. X-API-Key (give header or query)."`
-	Query           string             `yaml:"query" doc:"The query parameter that carries the key, e.g. api_key (give header or query; a header is safer: URLs end up in logs)."`
-	Keys            []*engine.Template `yaml:"keys" required:"true" doc:"The accepted keys, usually secrets such as '${secret.PARTNER_API_KEY}'; any one matches."`
-	Status          int                `yaml:"status" default:"401" doc:"The status of a rejected request."`
-	HideCredentials bool               `yaml:"hide_credentials" doc:"Remove the key from the message's headers (or query) once it is checked, so that later steps cannot forward it."`
+	Header          string           `yaml:"header" doc:"The request header that carries the key, e.g. X-API-Key (give header or query)."`
+	Query           string           `yaml:"query" doc:"The query parameter that carries the key, e.g. api_key (give header or query; a header is safer: URLs end up in logs)."`
+	Keys            []*flow.Template `yaml:"keys" required:"true" doc:"The accepted keys, usually secrets such as '${secret.PARTNER_API_KEY}'; any one matches."`
+	Status          int              `yaml:"status" default:"401" doc:"The status of a rejected request."`
+	HideCredentials bool             `yaml:"hide_credentials" doc:"Remove the key from the message's headers (or query) once it is checked, so that later steps cannot forward it."`
 }
 
 type apiKeyStep struct {
@@ -24,7 +24,7 @@ type apiKeyStep struct {
 }
 
 func init() {
-	engine.RegisterStep(engine.StepKind[apiKeyConfig]{
+	flow.RegisterStep(flow.StepKind[apiKeyConfig]{
 		Name:    "api_key",
 		Policy:  true,
 		Summary: "Lets a request through only with one of the given API keys in a header or query parameter.",
@@ -36,7 +36,7 @@ func init() {
 		Example: "- api_key:\n" +
 			"    header: X-API-Key\n" +
 			"    keys: ['${secret.PARTNER_API_KEY}', '${secret.PARTNER_API_KEY_NEXT}']",
-		Build: func(b *engine.Builder, c *apiKeyConfig) (engine.Step, error) {
+		Build: func(b *flow.Builder, c *apiKeyConfig) (flow.Step, error) {
 			if (c.Header == "") == (c.Query == "") {
 				return nil, errorf("give exactly one of header (e.g. X-API-Key) and query (e.g. api_key)")
 			}
@@ -58,7 +58,7 @@ func init() {
 	})
 }
 
-func (s *apiKeyStep) Run(ctx context.Context, x *engine.Exchange) error {
+func (s *apiKeyStep) Run(ctx context.Context, x *flow.Exchange) error {
 	var given string
 	if s.header != "" {
 		given = strings.TrimSpace(x.Msg.Header[s.header])

@@ -6,15 +6,15 @@ import (
 	"log/slog"
 	"strings"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
 )
 
 // basicAuthConfig checks HTTP Basic credentials against a set of users.
 type basicAuthConfig struct {
-	Users           engine.TemplateMap `yaml:"users" required:"true" doc:"The users that may call: user name → password, usually a secret such as '${secret.PARTNER_PASSWORD}'."`
-	Realm           string             `yaml:"realm" default:"stride" doc:"The realm named in the WWW-Authenticate header of a 401."`
-	Status          int                `yaml:"status" default:"401" doc:"The status of a rejected request."`
-	HideCredentials bool               `yaml:"hide_credentials" doc:"Remove the Authorization header once it is checked, so that later steps cannot forward it."`
+	Users           flow.TemplateMap `yaml:"users" required:"true" doc:"The users that may call: user name → password, usually a secret such as '${secret.PARTNER_PASSWORD}'."`
+	Realm           string           `yaml:"realm" default:"stride" doc:"The realm named in the WWW-Authenticate header of a 401."`
+	Status          int              `yaml:"status" default:"401" doc:"The status of a rejected request."`
+	HideCredentials bool             `yaml:"hide_credentials" doc:"Remove the Authorization header once it is checked, so that later steps cannot forward it."`
 }
 
 type basicAuthStep struct {
@@ -24,7 +24,7 @@ type basicAuthStep struct {
 }
 
 func init() {
-	engine.RegisterStep(engine.StepKind[basicAuthConfig]{
+	flow.RegisterStep(flow.StepKind[basicAuthConfig]{
 		Name:    "basic_auth",
 		Policy:  true,
 		Summary: "Lets a request through only with the user name and password of one of the given users (HTTP Basic).",
@@ -39,7 +39,7 @@ func init() {
 			"      partner-a: '${secret.PARTNER_A_PASSWORD}'\n" +
 			"      partner-b: '${secret.PARTNER_B_PASSWORD}'\n" +
 			"    realm: partner-api",
-		Build: func(b *engine.Builder, c *basicAuthConfig) (engine.Step, error) {
+		Build: func(b *flow.Builder, c *basicAuthConfig) (flow.Step, error) {
 			if len(c.Users) == 0 {
 				return nil, errorf("users: give at least one user (name: password)")
 			}
@@ -47,7 +47,7 @@ func init() {
 			for _, u := range c.Users {
 				if u.Key == "" || strings.Contains(u.Key, ":") {
 					b.Errorf(b.FieldPos("users"), "basic_auth: user name %q: Basic credentials cannot carry an empty name or a colon", u.Key)
-					return nil, engine.ErrReported
+					return nil, flow.ErrReported
 				}
 				s.users = append(s.users, u.Key)
 			}
@@ -79,7 +79,7 @@ func parseBasicAuth(h string) (user, password string, ok bool) {
 	return strings.Cut(string(raw), ":")
 }
 
-func (s *basicAuthStep) Run(ctx context.Context, x *engine.Exchange) error {
+func (s *basicAuthStep) Run(ctx context.Context, x *flow.Exchange) error {
 	h, _ := policyHeader(x, "Authorization")
 	user, password, ok := parseBasicAuth(h)
 	if !ok {
@@ -115,7 +115,7 @@ func (s *basicAuthStep) Run(ctx context.Context, x *engine.Exchange) error {
 	return nil
 }
 
-func (s *basicAuthStep) reject(ctx context.Context, x *engine.Exchange, msg string) {
+func (s *basicAuthStep) reject(ctx context.Context, x *flow.Exchange, msg string) {
 	hdr := make(map[string]string, len(s.challenge))
 	for k, v := range s.challenge {
 		hdr[k] = v

@@ -3,7 +3,7 @@ package steps
 import (
 	"context"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
 )
 
 // callConfig runs another flow as a subroutine.
@@ -14,20 +14,20 @@ type callConfig struct {
 type callStep struct{ id string }
 
 func init() {
-	engine.RegisterStep(engine.StepKind[callConfig]{
+	flow.RegisterStep(flow.StepKind[callConfig]{
 		Name:      "call",
 		Summary:   "Runs another flow on this message, as a subroutine (CPI's process call).",
 		Doc:       "The called flow sees the caller's message (body, headers, properties) and its own env and secrets; its changes stay on the message. Its failure fails this step. Unknown flows and call cycles are load errors.",
 		Example:   "- call: {flow: fitbit-refresh-token}",
 		Shorthand: "flow",
-		Build: func(b *engine.Builder, c *callConfig) (engine.Step, error) {
+		Build: func(b *flow.Builder, c *callConfig) (flow.Step, error) {
 			b.CallFlow(c.Flow, b.FieldPos("flow"))
 			return &callStep{c.Flow}, nil
 		},
 	})
 }
 
-func (s *callStep) Run(ctx context.Context, x *engine.Exchange) error {
+func (s *callStep) Run(ctx context.Context, x *flow.Exchange) error {
 	f := x.Set().Flow(s.id)
 	if f == nil { // checked at load; a set is immutable
 		return errorf("no flow %q", s.id)

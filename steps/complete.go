@@ -3,7 +3,7 @@ package steps
 import (
 	"context"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
 )
 
 // completeConfig ends the message successfully.
@@ -14,17 +14,17 @@ type completeConfig struct {
 type completeStep struct{ status string }
 
 func init() {
-	engine.RegisterStep(engine.StepKind[completeConfig]{
+	flow.RegisterStep(flow.StepKind[completeConfig]{
 		Name:      "complete",
 		Summary:   "Ends the message successfully, with an optional custom status.",
 		Doc:       "Inside on_error it turns the failure into a completed message (the error stays in the trace).",
 		Example:   "- complete: {status: DUPLICATE}",
 		Shorthand: "status",
-		Build:     func(b *engine.Builder, c *completeConfig) (engine.Step, error) { return &completeStep{c.Status}, nil },
+		Build:     func(b *flow.Builder, c *completeConfig) (flow.Step, error) { return &completeStep{c.Status}, nil },
 	})
 }
 
-func (s *completeStep) Run(_ context.Context, x *engine.Exchange) error {
+func (s *completeStep) Run(_ context.Context, x *flow.Exchange) error {
 	x.Stop(s.status)
 	return nil
 }

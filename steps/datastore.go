@@ -8,7 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
 	"github.com/stride-engine/stride/engine/store"
 )
 
@@ -89,7 +89,7 @@ func parseInto(s string) (intoTarget, error) {
 
 // setValue puts data into the target: the body (with its content type),
 // or a property holding decoded JSON when data is JSON, else the text.
-func (t intoTarget) setValue(x *engine.Exchange, data []byte, contentType string) {
+func (t intoTarget) setValue(x *flow.Exchange, data []byte, contentType string) {
 	if t.property == "" {
 		x.Msg.SetBody(data, contentType)
 		return

@@ -4,26 +4,26 @@ import (
 	"context"
 	"errors"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
 	"github.com/stride-engine/stride/engine/store"
 )
 
 // datastoreDeleteConfig deletes one entry of a data store.
 type datastoreDeleteConfig struct {
-	Store   string           `yaml:"store" required:"true" doc:"The data store's name."`
-	ID      *engine.Template `yaml:"id" required:"true" doc:"The entry's id."`
-	Missing string           `yaml:"missing" default:"ignore" enum:"ignore,fail" doc:"Deleting an entry that does not exist is fine (ignore) or fails the step."`
+	Store   string         `yaml:"store" required:"true" doc:"The data store's name."`
+	ID      *flow.Template `yaml:"id" required:"true" doc:"The entry's id."`
+	Missing string         `yaml:"missing" default:"ignore" enum:"ignore,fail" doc:"Deleting an entry that does not exist is fine (ignore) or fails the step."`
 }
 
 type datastoreDeleteStep struct{ c *datastoreDeleteConfig }
 
 func init() {
-	engine.RegisterStep(engine.StepKind[datastoreDeleteConfig]{
+	flow.RegisterStep(flow.StepKind[datastoreDeleteConfig]{
 		Name:    "datastore_delete",
 		Summary: "Deletes one entry of a data store (CPI's Data Store Delete).",
 		Doc:     "Used, for example, when a user revokes access: their stored tokens go.",
 		Example: "- datastore_delete: {store: fitbit-users, id: '${property.owner}'}",
-		Build: func(b *engine.Builder, c *datastoreDeleteConfig) (engine.Step, error) {
+		Build: func(b *flow.Builder, c *datastoreDeleteConfig) (flow.Step, error) {
 			if err := checkStore(c.Store); err != nil {
 				return nil, err
 			}
@@ -32,7 +32,7 @@ func init() {
 	})
 }
 
-func (s *datastoreDeleteStep) Run(ctx context.Context, x *engine.Exchange) error {
+func (s *datastoreDeleteStep) Run(ctx context.Context, x *flow.Exchange) error {
 	kv, err := x.KV()
 	if err != nil {
 		return err

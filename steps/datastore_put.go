@@ -5,19 +5,19 @@ import (
 	"errors"
 	"time"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
 	"github.com/stride-engine/stride/engine/store"
 )
 
 // datastorePutConfig writes the message (or a value) into a data store.
 type datastorePutConfig struct {
-	Store      string           `yaml:"store" required:"true" doc:"The data store's name: letters, digits, - _ . (no spaces), at most 40 characters."`
-	ID         *engine.Template `yaml:"id" required:"true" doc:"The entry's id, e.g. '${property.user_id}'."`
-	Overwrite  bool             `yaml:"overwrite" doc:"Replace an existing entry; without it a duplicate id fails the step (CPI's default)."`
-	Expires    string           `yaml:"expires" default:"30d" doc:"How long the entry lives: e.g. 30d, 12h, 90m, or never."`
-	Value      *engine.Template `yaml:"value" doc:"What to store instead of the body; a structured value is stored as JSON."`
-	Body       *bool            `yaml:"body" doc:"Store the body (default true; false stores only the listed properties)."`
-	Properties []string         `yaml:"properties" doc:"Properties stored with the entry and restored by datastore_get."`
+	Store      string         `yaml:"store" required:"true" doc:"The data store's name: letters, digits, - _ . (no spaces), at most 40 characters."`
+	ID         *flow.Template `yaml:"id" required:"true" doc:"The entry's id, e.g. '${property.user_id}'."`
+	Overwrite  bool           `yaml:"overwrite" doc:"Replace an existing entry; without it a duplicate id fails the step (CPI's default)."`
+	Expires    string         `yaml:"expires" default:"30d" doc:"How long the entry lives: e.g. 30d, 12h, 90m, or never."`
+	Value      *flow.Template `yaml:"value" doc:"What to store instead of the body; a structured value is stored as JSON."`
+	Body       *bool          `yaml:"body" doc:"Store the body (default true; false stores only the listed properties)."`
+	Properties []string       `yaml:"properties" doc:"Properties stored with the entry and restored by datastore_get."`
 }
 
 type datastorePutStep struct {
@@ -27,13 +27,13 @@ type datastorePutStep struct {
 }
 
 func init() {
-	engine.RegisterStep(engine.StepKind[datastorePutConfig]{
+	flow.RegisterStep(flow.StepKind[datastorePutConfig]{
 		Name:    "datastore_put",
 		Summary: "Writes the message into a data store under an id (CPI's Data Store Write).",
 		Doc: "Stores the body with its content type, and any listed properties. With STRIDE_DATA_KEY set the entry is encrypted at rest. " +
 			"A duplicate id fails unless overwrite is true. Entries expire after 30 days unless expires says otherwise (never is allowed).",
 		Example: "- datastore_put:\n    store: fitbit-users\n    id: '${property.user_id}'\n    overwrite: true\n    expires: never\n    value: '${ {\"access_token\": property.access_token, \"refresh_token\": property.refresh_token} }'",
-		Build: func(b *engine.Builder, c *datastorePutConfig) (engine.Step, error) {
+		Build: func(b *flow.Builder, c *datastorePutConfig) (flow.Step, error) {
 			if err := checkStore(c.Store); err != nil {
 				return nil, err
 			}
@@ -53,7 +53,7 @@ func init() {
 	})
 }
 
-func (s *datastorePutStep) Run(ctx context.Context, x *engine.Exchange) error {
+func (s *datastorePutStep) Run(ctx context.Context, x *flow.Exchange) error {
 	kv, err := x.KV()
 	if err != nil {
 		return err

@@ -8,29 +8,29 @@ import (
 	"errors"
 	"io"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
 	"github.com/stride-engine/stride/engine/store"
 )
 
 // datastoreSelectConfig reads many entries of a data store.
 type datastoreSelectConfig struct {
-	Store              string           `yaml:"store" required:"true" doc:"The data store's name."`
-	Prefix             *engine.Template `yaml:"prefix" doc:"Only ids starting with this text."`
-	Limit              int              `yaml:"limit" default:"1000" doc:"The most entries to read (CPI's Number of Polled Messages)."`
-	Format             string           `yaml:"format" default:"xml" enum:"xml,json" doc:"xml: CPI's envelope <messages><message id=\"...\">body</message></messages>; json: [{\"id\": ..., \"body\": ...}] with JSON bodies decoded."`
-	DeleteOnCompletion bool             `yaml:"delete_on_completion" doc:"Delete the selected entries once the message completed successfully (never when it fails)."`
+	Store              string         `yaml:"store" required:"true" doc:"The data store's name."`
+	Prefix             *flow.Template `yaml:"prefix" doc:"Only ids starting with this text."`
+	Limit              int            `yaml:"limit" default:"1000" doc:"The most entries to read (CPI's Number of Polled Messages)."`
+	Format             string         `yaml:"format" default:"xml" enum:"xml,json" doc:"xml: CPI's envelope <messages><message id=\"...\">body</message></messages>; json: [{\"id\": ..., \"body\": ...}] with JSON bodies decoded."`
+	DeleteOnCompletion bool           `yaml:"delete_on_completion" doc:"Delete the selected entries once the message completed successfully (never when it fails)."`
 }
 
 type datastoreSelectStep struct{ c *datastoreSelectConfig }
 
 func init() {
-	engine.RegisterStep(engine.StepKind[datastoreSelectConfig]{
+	flow.RegisterStep(flow.StepKind[datastoreSelectConfig]{
 		Name:    "datastore_select",
 		Summary: "Reads the entries of a data store, ordered by id, into the body (CPI's Data Store Select).",
 		Doc: "The body becomes CPI's XML envelope (an XML body is embedded as XML, other text escaped) or a JSON array. " +
 			"With delete_on_completion the entries are deleted only after the whole message completed successfully. An empty store gives an empty envelope.",
 		Example: "- datastore_select: {store: fitbit-users, format: json, limit: 10000}\n- split:\n    jsonpath: '$[*]'\n    steps:\n      - log: 'user ${jsonpath(\"$.id\")}'",
-		Build: func(b *engine.Builder, c *datastoreSelectConfig) (engine.Step, error) {
+		Build: func(b *flow.Builder, c *datastoreSelectConfig) (flow.Step, error) {
 			if err := checkStore(c.Store); err != nil {
 				return nil, err
 			}
@@ -42,7 +42,7 @@ func init() {
 	})
 }
 
-func (s *datastoreSelectStep) Run(ctx context.Context, x *engine.Exchange) error {
+func (s *datastoreSelectStep) Run(ctx context.Context, x *flow.Exchange) error {
 	kv, err := x.KV()
 	if err != nil {
 		return err
@@ -136,7 +136,7 @@ func writeJSONEnvelope(out *bytes.Buffer, entries []store.Entry) error {
 // safe to embed as elements.
 func isXMLDocument(body []byte) bool {
 	t := bytes.TrimSpace(body)
-	if len(t) == 0 || t[0] != '<' || engine.CheckXMLSafe(t) != nil {
+	if len(t) == 0 || t[0] != '<' || flow.CheckXMLSafe(t) != nil {
 		return false
 	}
 	d := xml.NewDecoder(bytes.NewReader(t))

@@ -6,32 +6,33 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
+	"github.com/stride-engine/stride/engine/runtime"
 	"github.com/stride-engine/stride/engine/store"
 )
 
 // openKV opens a real badger store in a temp dir.
-func openKV(t *testing.T) *engine.Services {
+func openKV(t *testing.T) *flow.Services {
 	t.Helper()
 	db, err := store.Open(t.TempDir(), store.Options{GCInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	return &engine.Services{KV: db.KV(), Queues: db.Queues(), Log: db.Log()}
+	return &flow.Services{KV: db.KV(), Queues: db.Queues(), Log: db.Log()}
 }
 
 // runWith runs steps with services attached and, like a trigger, runs the
 // completion hooks when the message succeeded.
-func runWith(t *testing.T, svc *engine.Services, steps, body string) (*engine.Exchange, error) {
+func runWith(t *testing.T, svc *flow.Services, steps, body string) (*flow.Exchange, error) {
 	t.Helper()
 	src := "flow: f\ntrigger: {call: {}}\nsteps:\n" + strings.TrimLeft(steps, "\n")
-	set, err := engine.Load([]engine.Source{{Name: "f.yaml", Data: []byte(src)}})
+	set, err := flow.Load([]flow.Source{{Name: "f.yaml", Data: []byte(src)}})
 	if err != nil {
 		t.Fatalf("load: %v", err)
 	}
 	set.Bind(func(string) (string, bool) { return "", false })
-	x := engine.NewExchange(engine.NewMessageID(), engine.NewMessage([]byte(body), "application/json"), set, nil)
+	x := flow.NewExchange(runtime.NewMessageID(), flow.NewMessage([]byte(body), "application/json"), set, nil)
 	x.SetServices(svc)
 	err = set.Run(context.Background(), "f", x)
 	if err == nil {
@@ -47,45 +48,45 @@ func TestDatastoreCPISemantics(t *testing.T) {
 	rows := []struct {
 		name, steps, body string
 		wantErr           string
-		check             func(t *testing.T, x *engine.Exchange)
+		check             func(t *testing.T, x *flow.Exchange)
 	}{
 		{name: "put stores the body", steps: "  - datastore_put: {store: users, id: u1}\n", body: `{"token":"a"}`},
 		{name: "duplicate without overwrite fails", steps: "  - datastore_put: {store: users, id: u1}\n", body: `{"token":"b"}`,
 			wantErr: `users already has an entry "u1" (set overwrite: true to replace it)`},
-		{name: "get reads it back", steps: "  - datastore_get: {store: users, id: u1}\n", check: func(t *testing.T, x *engine.Exchange) {
+		{name: "get reads it back", steps: "  - datastore_get: {store: users, id: u1}\n", check: func(t *testing.T, x *flow.Exchange) {
 			if string(x.Msg.Body()) != `{"token":"a"}` || x.Msg.ContentType() != "application/json" {
 				t.Errorf("body %s (%s)", x.Msg.Body(), x.Msg.ContentType())
 			}
 		}},
 		{name: "overwrite replaces", steps: "  - datastore_put: {store: users, id: u1, overwrite: true}\n", body: `{"token":"c"}`},
 		{name: "get into a property decodes JSON", steps: "  - datastore_get: {store: users, id: u1, into: property.user}\n  - set: {properties: {tok: '${property.user.token}'}}\n",
-			check: func(t *testing.T, x *engine.Exchange) { wantProp(t, x, "tok", "c") }},
+			check: func(t *testing.T, x *flow.Exchange) { wantProp(t, x, "tok", "c") }},
 		{name: "properties are stored and restored", steps: "  - set: {properties: {user_id: u2, scope: activity}}\n  - datastore_put: {store: users, id: '${property.user_id}', properties: [scope], value: '${ {\"token\": \"d\"} }'}\n"},
-		{name: "restored properties", steps: "  - datastore_get: {store: users, id: u2}\n", check: func(t *testing.T, x *engine.Exchange) {
+		{name: "restored properties", steps: "  - datastore_get: {store: users, id: u2}\n", check: func(t *testing.T, x *flow.Exchange) {
 			wantProp(t, x, "scope", "activity")
 		}},
 		{name: "missing entry fails with 404", steps: "  - datastore_get: {store: users, id: nobody}\n", wantErr: "no entry nobody in data store users"},
-		{name: "missing entry with skip", steps: "  - datastore_get: {store: users, id: nobody, missing: skip}\n", check: func(t *testing.T, x *engine.Exchange) {
+		{name: "missing entry with skip", steps: "  - datastore_get: {store: users, id: nobody, missing: skip}\n", check: func(t *testing.T, x *flow.Exchange) {
 			wantProp(t, x, "found", false)
 		}},
-		{name: "select as CPI's XML envelope, ordered by id", steps: "  - datastore_select: {store: users}\n", check: func(t *testing.T, x *engine.Exchange) {
+		{name: "select as CPI's XML envelope, ordered by id", steps: "  - datastore_select: {store: users}\n", check: func(t *testing.T, x *flow.Exchange) {
 			want := `<messages><message id="u1">{&#34;token&#34;:&#34;c&#34;}</message><message id="u2">{&#34;token&#34;:&#34;d&#34;}</message></messages>`
 			if string(x.Msg.Body()) != want {
 				t.Errorf("got  %s\nwant %s", x.Msg.Body(), want)
 			}
 			wantProp(t, x, "datastore_count", 2)
 		}},
-		{name: "select as JSON", steps: "  - datastore_select: {store: users, format: json, prefix: u2}\n", check: func(t *testing.T, x *engine.Exchange) {
+		{name: "select as JSON", steps: "  - datastore_select: {store: users, format: json, prefix: u2}\n", check: func(t *testing.T, x *flow.Exchange) {
 			if s := strings.TrimSpace(string(x.Msg.Body())); s != `[{"id":"u2","body":{"token":"d"}}]` {
 				t.Errorf("got %s", s)
 			}
 		}},
 		{name: "delete_on_completion keeps entries when the message fails", steps: "  - datastore_select: {store: users, delete_on_completion: true}\n  - fail: later step failed\n", wantErr: "later step failed"},
-		{name: "entries still there", steps: "  - datastore_select: {store: users, format: json}\n  - filter: json[0].id == \"u1\" && len(json) == 2\n  - set: {properties: {ok: true}}\n", check: func(t *testing.T, x *engine.Exchange) {
+		{name: "entries still there", steps: "  - datastore_select: {store: users, format: json}\n  - filter: json[0].id == \"u1\" && len(json) == 2\n  - set: {properties: {ok: true}}\n", check: func(t *testing.T, x *flow.Exchange) {
 			wantProp(t, x, "ok", true)
 		}},
 		{name: "delete_on_completion deletes after success", steps: "  - datastore_select: {store: users, delete_on_completion: true}\n"},
-		{name: "store is empty", steps: "  - datastore_select: {store: users}\n", check: func(t *testing.T, x *engine.Exchange) {
+		{name: "store is empty", steps: "  - datastore_select: {store: users}\n", check: func(t *testing.T, x *flow.Exchange) {
 			if string(x.Msg.Body()) != "<messages></messages>" {
 				t.Errorf("got %s", x.Msg.Body())
 			}
@@ -93,7 +94,7 @@ func TestDatastoreCPISemantics(t *testing.T) {
 		{name: "delete of a missing id is fine by default", steps: "  - datastore_delete: {store: users, id: nobody}\n"},
 		{name: "delete of a missing id fails on request", steps: "  - datastore_delete: {store: users, id: nobody, missing: fail}\n", wantErr: "not found"},
 		{name: "get with delete_after", steps: "  - datastore_put: {store: once, id: k}\n  - datastore_get: {store: once, id: k, delete_after: true}\n  - datastore_get: {store: once, id: k, missing: skip}\n",
-			check: func(t *testing.T, x *engine.Exchange) { wantProp(t, x, "found", false) }},
+			check: func(t *testing.T, x *flow.Exchange) { wantProp(t, x, "found", false) }},
 	}
 	for _, r := range rows {
 		x, err := runWith(t, svc, r.steps, r.body)

@@ -5,17 +5,17 @@ import (
 	"encoding/json"
 	"net/textproto"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
 	"github.com/stride-engine/stride/engine/store"
 )
 
 // enqueueConfig writes the message to a durable queue.
 type enqueueConfig struct {
-	Queue      string           `yaml:"queue" required:"true" doc:"The queue's name; a flow with trigger: {queue: {name: ...}} consumes it."`
-	Key        *engine.Template `yaml:"key" doc:"The ordering key; default: the key the consuming queue trigger declares, evaluated on this message."`
-	Body       *engine.Template `yaml:"body" doc:"What to enqueue instead of the body."`
-	Headers    []string         `yaml:"headers" doc:"Headers carried to the consumer."`
-	Properties []string         `yaml:"properties" doc:"Properties carried to the consumer (as text)."`
+	Queue      string         `yaml:"queue" required:"true" doc:"The queue's name; a flow with trigger: {queue: {name: ...}} consumes it."`
+	Key        *flow.Template `yaml:"key" doc:"The ordering key; default: the key the consuming queue trigger declares, evaluated on this message."`
+	Body       *flow.Template `yaml:"body" doc:"What to enqueue instead of the body."`
+	Headers    []string       `yaml:"headers" doc:"Headers carried to the consumer."`
+	Properties []string       `yaml:"properties" doc:"Properties carried to the consumer (as text)."`
 }
 
 type enqueueStep struct {
@@ -24,13 +24,13 @@ type enqueueStep struct {
 }
 
 func init() {
-	engine.RegisterStep(engine.StepKind[enqueueConfig]{
+	flow.RegisterStep(flow.StepKind[enqueueConfig]{
 		Name:    "enqueue",
 		Summary: "Writes the message to a durable queue; it is on disk before the step ends.",
 		Doc: "The consuming flow (trigger queue) runs it at least once, retried with back-off and escalated to the dead letters after max_attempts. " +
 			"Messages of one key run one at a time, in order. Use it to answer a webhook at once and process later. Encrypted at rest with STRIDE_DATA_KEY.",
 		Example: "- enqueue: {queue: fitbit-notifications}\n- respond: {status: 204}",
-		Build: func(b *engine.Builder, c *enqueueConfig) (engine.Step, error) {
+		Build: func(b *flow.Builder, c *enqueueConfig) (flow.Step, error) {
 			if err := store.ValidStoreName(c.Queue); err != nil {
 				return nil, errorf("queue %q: %v", c.Queue, err)
 			}
@@ -44,7 +44,7 @@ func init() {
 	})
 }
 
-func (s *enqueueStep) Run(ctx context.Context, x *engine.Exchange) error {
+func (s *enqueueStep) Run(ctx context.Context, x *flow.Exchange) error {
 	qs, err := x.Queues()
 	if err != nil {
 		return err
@@ -68,7 +68,7 @@ func (s *enqueueStep) Run(ctx context.Context, x *engine.Exchange) error {
 		if m.Key, err = s.c.Key.String(x); err != nil {
 			return errorf("key: %w", err)
 		}
-	} else if m.Key, err = x.QueueKey(s.c.Queue, engine.NewMessage(m.Body, m.ContentType)); err != nil {
+	} else if m.Key, err = x.QueueKey(s.c.Queue, flow.NewMessage(m.Body, m.ContentType)); err != nil {
 		// The consumer's key is a scheduling hint: a message it cannot be
 		// computed for (a malformed payload) is still queued, without
 		// ordering, so that the consumer can judge it and it is not lost

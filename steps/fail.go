@@ -3,30 +3,30 @@ package steps
 import (
 	"context"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
 )
 
 // failConfig fails the message on purpose.
 type failConfig struct {
-	Message *engine.Template `yaml:"message" required:"true" doc:"Why the message fails; becomes error.message."`
-	Status  *engine.Template `yaml:"status" doc:"An HTTP status to carry (error.status; an http trigger answers with it)."`
-	Retry   *bool            `yaml:"retry" doc:"false: trying again cannot help (a malformed payload); a queue consumer records the message FAILED instead of retrying it."`
+	Message *flow.Template `yaml:"message" required:"true" doc:"Why the message fails; becomes error.message."`
+	Status  *flow.Template `yaml:"status" doc:"An HTTP status to carry (error.status; an http trigger answers with it)."`
+	Retry   *bool          `yaml:"retry" doc:"false: trying again cannot help (a malformed payload); a queue consumer records the message FAILED instead of retrying it."`
 }
 
 type failStep struct{ c *failConfig }
 
 func init() {
-	engine.RegisterStep(engine.StepKind[failConfig]{
+	flow.RegisterStep(flow.StepKind[failConfig]{
 		Name:      "fail",
 		Summary:   "Fails the message with a message (and optionally an HTTP status).",
 		Doc:       "The flow's on_error runs, as for any failing step; without one the message ends FAILED.",
 		Example:   "- fail: {message: 'unknown collection ${property.collection}', status: 400}",
 		Shorthand: "message",
-		Build:     func(b *engine.Builder, c *failConfig) (engine.Step, error) { return &failStep{c}, nil },
+		Build:     func(b *flow.Builder, c *failConfig) (flow.Step, error) { return &failStep{c}, nil },
 	})
 }
 
-func (s *failStep) Run(_ context.Context, x *engine.Exchange) error {
+func (s *failStep) Run(_ context.Context, x *flow.Exchange) error {
 	msg, err := s.c.Message.String(x)
 	if err != nil {
 		return err
@@ -37,10 +37,10 @@ func (s *failStep) Run(_ context.Context, x *engine.Exchange) error {
 		if err != nil {
 			return err
 		}
-		out = &engine.StatusError{Status: status, Msg: msg}
+		out = &flow.StatusError{Status: status, Msg: msg}
 	}
 	if s.c.Retry != nil && !*s.c.Retry {
-		out = &engine.PermanentError{Err: out}
+		out = &flow.PermanentError{Err: out}
 	}
 	return out
 }

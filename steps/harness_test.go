@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
 	_ "github.com/stride-engine/stride/steps"
 )
 
@@ -18,7 +18,7 @@ type stepCase struct {
 	steps       string // the steps: section, indented by two spaces
 	body        string
 	contentType string
-	check       func(t *testing.T, x *engine.Exchange, err error)
+	check       func(t *testing.T, x *flow.Exchange, err error)
 }
 
 func runCases(t *testing.T, cases []stepCase) {
@@ -31,10 +31,10 @@ func runCases(t *testing.T, cases []stepCase) {
 	}
 }
 
-func runSteps(t *testing.T, steps, body, contentType string) (*engine.Exchange, error) {
+func runSteps(t *testing.T, steps, body, contentType string) (*flow.Exchange, error) {
 	t.Helper()
 	src := "flow: f\ntrigger: {call: {}}\nsteps:\n" + strings.TrimLeft(steps, "\n")
-	set, err := engine.Load([]engine.Source{{Name: "f.yaml", Data: []byte(src)}})
+	set, err := flow.Load([]flow.Source{{Name: "f.yaml", Data: []byte(src)}})
 	if err != nil {
 		t.Fatalf("load: %v", err)
 	}
@@ -42,7 +42,7 @@ func runSteps(t *testing.T, steps, body, contentType string) (*engine.Exchange, 
 	if contentType == "" {
 		contentType = "application/json"
 	}
-	x := engine.NewExchange("m1", engine.NewMessage([]byte(body), contentType), set,
+	x := flow.NewExchange("m1", flow.NewMessage([]byte(body), contentType), set,
 		func() time.Time { return time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC) })
 	return x, set.Run(context.Background(), "f", x)
 }
@@ -50,7 +50,7 @@ func runSteps(t *testing.T, steps, body, contentType string) (*engine.Exchange, 
 // loadError returns the load error of a flow with the given steps.
 func loadError(steps string) string {
 	src := "flow: f\ntrigger: {call: {}}\nsteps:\n" + strings.TrimLeft(steps, "\n")
-	_, err := engine.Load([]engine.Source{{Name: "f.yaml", Data: []byte(src)}})
+	_, err := flow.Load([]flow.Source{{Name: "f.yaml", Data: []byte(src)}})
 	if err == nil {
 		return ""
 	}
@@ -64,13 +64,13 @@ func noError(t *testing.T, err error) {
 	}
 }
 
-func wantProp(t *testing.T, x *engine.Exchange, name string, want any) {
+func wantProp(t *testing.T, x *flow.Exchange, name string, want any) {
 	t.Helper()
 	if got := x.Msg.Property[name]; got != want {
 		t.Errorf("property %s = %#v, want %#v", name, got, want)
 	}
 }
 
-func asStatus(err error, target **engine.StatusError) bool {
+func asStatus(err error, target **flow.StatusError) bool {
 	return errors.As(err, target)
 }

@@ -8,18 +8,18 @@ import (
 	"errors"
 	"time"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
 	"github.com/stride-engine/stride/engine/store"
 )
 
 // idempotentConfig runs a block of steps once per id (CPI's idempotent
 // process call).
 type idempotentConfig struct {
-	ID          *engine.Template `yaml:"id" required:"true" doc:"The identity of what the block does, e.g. '${json.ownerId}-${json.date}-${json.collectionType}'; a message with an id already seen skips the block."`
-	Store       string           `yaml:"store" default:"idempotent" doc:"The data store keeping the ids seen; the store and the id are the namespace, so give each use its own store."`
-	TTL         string           `yaml:"ttl" default:"7d" doc:"How long an id is remembered: e.g. 7d, 12h, 90m, or never."`
-	OnDuplicate string           `yaml:"on_duplicate" default:"skip" enum:"skip,stop" doc:"skip: the block does not run and the message goes on; stop: the message ends with status DUPLICATE."`
-	Steps       engine.Steps     `yaml:"steps" required:"true" doc:"The steps run for an id not seen before."`
+	ID          *flow.Template `yaml:"id" required:"true" doc:"The identity of what the block does, e.g. '${json.ownerId}-${json.date}-${json.collectionType}'; a message with an id already seen skips the block."`
+	Store       string         `yaml:"store" default:"idempotent" doc:"The data store keeping the ids seen; the store and the id are the namespace, so give each use its own store."`
+	TTL         string         `yaml:"ttl" default:"7d" doc:"How long an id is remembered: e.g. 7d, 12h, 90m, or never."`
+	OnDuplicate string         `yaml:"on_duplicate" default:"skip" enum:"skip,stop" doc:"skip: the block does not run and the message goes on; stop: the message ends with status DUPLICATE."`
+	Steps       flow.Steps     `yaml:"steps" required:"true" doc:"The steps run for an id not seen before."`
 }
 
 type idempotentStep struct {
@@ -33,7 +33,7 @@ type idempotentStep struct {
 const claimAttempts = 3
 
 func init() {
-	engine.RegisterStep(engine.StepKind[idempotentConfig]{
+	flow.RegisterStep(flow.StepKind[idempotentConfig]{
 		Name:    "idempotent",
 		Summary: "Runs a block of steps only for an id not seen before (CPI's idempotent process call).",
 		Doc: "Before the block runs, the id is claimed in a data store (atomically: of several messages with the same id at the same time exactly one runs the block). " +
@@ -42,7 +42,7 @@ func init() {
 			"The id is not qualified by the flow: the store and the id are the namespace, so give each use its own store. " +
 			"Needs the data store (stride run --data).",
 		Example: "- idempotent:\n    id: '${json.ownerId}-${json.date}-${json.collectionType}'\n    store: fitbit-notifications\n    ttl: 7d\n    steps:\n      - enqueue: {queue: fitbit-collect}",
-		Build: func(b *engine.Builder, c *idempotentConfig) (engine.Step, error) {
+		Build: func(b *flow.Builder, c *idempotentConfig) (flow.Step, error) {
 			bad := false
 			if err := checkStore(c.Store); err != nil {
 				b.Errorf(b.FieldPos("store"), "idempotent: %v", err)
@@ -58,14 +58,14 @@ func init() {
 				bad = true
 			}
 			if bad {
-				return nil, engine.ErrReported
+				return nil, flow.ErrReported
 			}
 			return &idempotentStep{c: c, ttl: ttl, stop: c.OnDuplicate == "stop"}, nil
 		},
 	})
 }
 
-func (s *idempotentStep) Run(ctx context.Context, x *engine.Exchange) error {
+func (s *idempotentStep) Run(ctx context.Context, x *flow.Exchange) error {
 	kv, err := x.KV()
 	if err != nil {
 		return err
@@ -109,7 +109,7 @@ func (s *idempotentStep) Run(ctx context.Context, x *engine.Exchange) error {
 // claimRecord is the value kept under the id: who claimed it and when,
 // readable with `stride store get` and datastore_get, and a random token
 // that tells this claim from any other for the same id.
-func (s *idempotentStep) claimRecord(x *engine.Exchange) ([]byte, error) {
+func (s *idempotentStep) claimRecord(x *flow.Exchange) ([]byte, error) {
 	v, err := json.Marshal(map[string]string{
 		"flow":    x.Flow().ID,
 		"message": x.ID,
@@ -136,7 +136,7 @@ func (s *idempotentStep) claimRecord(x *engine.Exchange) ([]byte, error) {
 // being delivered again (the process died inside the block, or a retry
 // found its own claim still there), so it runs the block and takes over
 // that claim.
-func (s *idempotentStep) claim(ctx context.Context, kv store.KV, x *engine.Exchange, id string, rec []byte) (dup bool, held []byte, err error) {
+func (s *idempotentStep) claim(ctx context.Context, kv store.KV, x *flow.Exchange, id string, rec []byte) (dup bool, held []byte, err error) {
 	for range claimAttempts {
 		err = kv.Put(ctx, s.c.Store, id, rec, store.PutOptions{TTL: s.ttl})
 		switch {
@@ -188,7 +188,7 @@ func claimedBy(stored []byte) string {
 // is no longer this message's claim (it expired and another message
 // claimed the id since). It runs even when the message's context has
 // ended: that is often why the block failed.
-func (s *idempotentStep) release(ctx context.Context, kv store.KV, x *engine.Exchange, id string, rec []byte) {
+func (s *idempotentStep) release(ctx context.Context, kv store.KV, x *flow.Exchange, id string, rec []byte) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	e, err := kv.Get(ctx, s.c.Store, id)

@@ -13,7 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
+	"github.com/stride-engine/stride/engine/runtime"
 	"github.com/stride-engine/stride/engine/store"
 )
 
@@ -40,10 +41,10 @@ func newCounter(t *testing.T) *counter {
 }
 
 // idemSet loads a flow f whose steps are given.
-func idemSet(t *testing.T, steps string) *engine.FlowSet {
+func idemSet(t *testing.T, steps string) *flow.FlowSet {
 	t.Helper()
 	src := "flow: f\ntrigger: {call: {}}\nsteps:\n" + strings.TrimLeft(steps, "\n")
-	set, err := engine.Load([]engine.Source{{Name: "f.yaml", Data: []byte(src)}})
+	set, err := flow.Load([]flow.Source{{Name: "f.yaml", Data: []byte(src)}})
 	if err != nil {
 		t.Fatalf("load: %v", err)
 	}
@@ -51,9 +52,9 @@ func idemSet(t *testing.T, steps string) *engine.FlowSet {
 	return set
 }
 
-func idemRun(set *engine.FlowSet, svc *engine.Services, body string) (*engine.Exchange, error) {
+func idemRun(set *flow.FlowSet, svc *flow.Services, body string) (*flow.Exchange, error) {
 	// Each run is a different message, as two deliveries of a webhook are.
-	x := engine.NewExchange(engine.NewMessageID(), engine.NewMessage([]byte(body), "application/json"), set, nil)
+	x := flow.NewExchange(runtime.NewMessageID(), flow.NewMessage([]byte(body), "application/json"), set, nil)
 	x.SetServices(svc)
 	return x, set.Run(context.Background(), "f", x)
 }
@@ -216,7 +217,7 @@ func TestIdempotentIDExpires(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	svc := &engine.Services{KV: db.KV()}
+	svc := &flow.Services{KV: db.KV()}
 	srv := newCounter(t)
 	set := idemSet(t, idemSteps(srv, "\n      ttl: 1h"))
 
@@ -275,13 +276,13 @@ func TestIdempotentAmbiguousClaimErrors(t *testing.T) {
 	kv := &flakyKV{KV: real, before: func() {
 		noError(t, real.Put(context.Background(), "idempotent", id, []byte("other"), store.PutOptions{}))
 	}}
-	x, err := idemRun(set, &engine.Services{KV: kv}, notification)
+	x, err := idemRun(set, &flow.Services{KV: kv}, notification)
 	noError(t, err)
 	wantProp(t, x, "duplicate", true)
 
 	// The put failed with no entry left: the claim is tried again.
 	kv = &flakyKV{KV: openKV(t).KV}
-	x, err = idemRun(set, &engine.Services{KV: kv}, notification)
+	x, err = idemRun(set, &flow.Services{KV: kv}, notification)
 	noError(t, err)
 	wantProp(t, x, "duplicate", false)
 
@@ -289,7 +290,7 @@ func TestIdempotentAmbiguousClaimErrors(t *testing.T) {
 	// is withdrawn and the message fails, so that a retry runs the block.
 	real = openKV(t).KV
 	kv = &flakyKV{KV: real, commit: true}
-	_, err = idemRun(set, &engine.Services{KV: kv}, notification)
+	_, err = idemRun(set, &flow.Services{KV: kv}, notification)
 	if err == nil || !strings.Contains(err.Error(), `idempotent: claiming id "`+id+`" in store idempotent: Transaction Conflict`) {
 		t.Fatalf("got %v, want the claim's error", err)
 	}
@@ -325,8 +326,8 @@ func TestIdempotentRedeliveryOfTheSameMessageRunsTheBlock(t *testing.T) {
 	srv := newCounter(t)
 	svc := openKV(t)
 	set := idemSet(t, idemSteps(srv, ""))
-	run := func(id string) *engine.Exchange {
-		x := engine.NewExchange(id, engine.NewMessage([]byte(notification), "application/json"), set, nil)
+	run := func(id string) *flow.Exchange {
+		x := flow.NewExchange(id, flow.NewMessage([]byte(notification), "application/json"), set, nil)
 		x.SetServices(svc)
 		if err := set.Run(context.Background(), "f", x); err != nil {
 			t.Fatal(err)
@@ -362,15 +363,15 @@ func TestIdempotentRunErrors(t *testing.T) {
 
 func TestIdempotentLoad(t *testing.T) {
 	var example string
-	for _, k := range engine.StepKinds() {
+	for _, k := range flow.StepKinds() {
 		if k.Name == "idempotent" {
 			example = k.Example
 		}
 	}
-	flow := "flow: f\ntrigger: {call: {}}\nsteps:\n  " + strings.ReplaceAll(example, "\n", "\n  ") + "\n"
+	src := "flow: f\ntrigger: {call: {}}\nsteps:\n  " + strings.ReplaceAll(example, "\n", "\n  ") + "\n"
 	consumer := "flow: collect\ntrigger: {queue: {name: fitbit-collect}}\nsteps: [{log: collected}]\n"
-	if _, err := engine.Load([]engine.Source{{Name: "f.yaml", Data: []byte(flow)}, {Name: "c.yaml", Data: []byte(consumer)}}); err != nil {
-		t.Errorf("the example does not load: %v\n%s", err, flow)
+	if _, err := flow.Load([]flow.Source{{Name: "f.yaml", Data: []byte(src)}, {Name: "c.yaml", Data: []byte(consumer)}}); err != nil {
+		t.Errorf("the example does not load: %v\n%s", err, src)
 	}
 
 	block := "steps: [{set: {properties: {a: 1}}}]"

@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 
-	"github.com/stride-engine/stride/engine"
 	"github.com/stride-engine/stride/engine/convert"
+	"github.com/stride-engine/stride/engine/flow"
 )
 
 // jsonToXMLConfig converts the JSON body to XML.
@@ -18,19 +18,19 @@ type jsonToXMLConfig struct {
 type jsonToXMLStep struct{ opt convert.JSONToXMLOptions }
 
 func init() {
-	engine.RegisterStep(engine.StepKind[jsonToXMLConfig]{
+	flow.RegisterStep(flow.StepKind[jsonToXMLConfig]{
 		Name:    "json_to_xml",
 		Summary: "Converts the JSON body to XML (top-level arrays and any key accepted).",
 		Doc: "Object keys become elements in document order; an array under key k becomes repeated <k> elements; keys starting with @ become attributes " +
 			"and #text the element's text. A key that is not an XML name is escaped as _xHHHH_ (xml_to_json reverses it) instead of failing.",
 		Example: "- json_to_xml: {root: notifications, item: update}",
-		Build: func(b *engine.Builder, c *jsonToXMLConfig) (engine.Step, error) {
+		Build: func(b *flow.Builder, c *jsonToXMLConfig) (flow.Step, error) {
 			return &jsonToXMLStep{convert.JSONToXMLOptions{Root: c.Root, Item: c.Item, Declaration: c.Declaration}}, nil
 		},
 	})
 }
 
-func (s *jsonToXMLStep) Run(_ context.Context, x *engine.Exchange) error {
+func (s *jsonToXMLStep) Run(_ context.Context, x *flow.Exchange) error {
 	src := x.Msg.Body()
 	var out bytes.Buffer
 	out.Grow(len(src) + len(src)/2)

@@ -6,26 +6,26 @@ import (
 	"sync"
 	"time"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
 )
 
 // lockConfig runs a block of steps at most once at a time per key.
 type lockConfig struct {
-	Key     *engine.Template `yaml:"key" required:"true" doc:"What the lock is taken on, e.g. '${property.owner}': messages with the same key run the block one at a time, others in parallel."`
-	Name    string           `yaml:"name" doc:"The lock's name: lock steps with the same name share their locks, across flows. Default: this step alone (<flow id>@<file:line>)."`
-	Timeout time.Duration    `yaml:"timeout" default:"30s" doc:"How long a message waits for the lock before it fails (503); the message's own deadline also ends the wait."`
-	Steps   engine.Steps     `yaml:"steps" required:"true" doc:"The steps run while the lock is held."`
+	Key     *flow.Template `yaml:"key" required:"true" doc:"What the lock is taken on, e.g. '${property.owner}': messages with the same key run the block one at a time, others in parallel."`
+	Name    string         `yaml:"name" doc:"The lock's name: lock steps with the same name share their locks, across flows. Default: this step alone (<flow id>@<file:line>)."`
+	Timeout time.Duration  `yaml:"timeout" default:"30s" doc:"How long a message waits for the lock before it fails (503); the message's own deadline also ends the wait."`
+	Steps   flow.Steps     `yaml:"steps" required:"true" doc:"The steps run while the lock is held."`
 }
 
 type lockStep struct {
-	key     *engine.Template
+	key     *flow.Template
 	name    string
 	timeout time.Duration
-	steps   engine.Steps
+	steps   flow.Steps
 }
 
 func init() {
-	engine.RegisterStep(engine.StepKind[lockConfig]{
+	flow.RegisterStep(flow.StepKind[lockConfig]{
 		Name:    "lock",
 		Summary: "Runs a block of steps at most once at a time per key (e.g. one user's token refresh).",
 		Doc: "Messages with the same key value wait their turn, in about the order they came, for at most timeout; then the step fails with status 503 naming the lock and the key. " +
@@ -34,14 +34,14 @@ func init() {
 			"Locks are per Stride process: several Stride instances do not exclude each other. " +
 			"They are not reentrant: the same message taking the same lock and key again (through call) fails at once instead of waiting for itself.",
 		Example: "- lock:\n    name: fitbit-token-refresh\n    key: '${property.owner}'\n    timeout: 30s\n    steps:\n      - call: {flow: fitbit-refresh-token}",
-		Build: func(b *engine.Builder, c *lockConfig) (engine.Step, error) {
+		Build: func(b *flow.Builder, c *lockConfig) (flow.Step, error) {
 			if c.Timeout <= 0 {
 				b.Errorf(b.FieldPos("timeout"), "lock: timeout must be more than 0 (e.g. 30s)")
-				return nil, engine.ErrReported
+				return nil, flow.ErrReported
 			}
 			if c.Steps.Len() == 0 {
 				b.Errorf(b.FieldPos("steps"), "lock: steps is empty: a lock guards at least one step")
-				return nil, engine.ErrReported
+				return nil, flow.ErrReported
 			}
 			name := c.Name
 			if name == "" {
@@ -52,7 +52,7 @@ func init() {
 	})
 }
 
-func (s *lockStep) Run(ctx context.Context, x *engine.Exchange) error {
+func (s *lockStep) Run(ctx context.Context, x *flow.Exchange) error {
 	key, err := s.key.String(x)
 	if err != nil {
 		return errorf("lock %s: key: %w", s.name, err)
@@ -86,7 +86,7 @@ type lockEntry struct {
 	refs int
 	// holder is the exchange holding the lock, to refuse reentry;
 	// guarded by locks.mu.
-	holder *engine.Exchange
+	holder *flow.Exchange
 }
 
 // heldLock is a lock acquired by one message.
@@ -95,7 +95,7 @@ type heldLock struct {
 	e  *lockEntry
 }
 
-func acquireLock(ctx context.Context, id lockID, x *engine.Exchange, timeout time.Duration) (*heldLock, error) {
+func acquireLock(ctx context.Context, id lockID, x *flow.Exchange, timeout time.Duration) (*heldLock, error) {
 	locks.mu.Lock()
 	e := locks.m[id]
 	if e == nil {
@@ -119,7 +119,7 @@ func acquireLock(ctx context.Context, id lockID, x *engine.Exchange, timeout tim
 		case e.sem <- struct{}{}:
 		case <-t.C:
 			unrefLock(id, e)
-			return nil, &engine.StatusError{Status: 503,
+			return nil, &flow.StatusError{Status: 503,
 				Msg: fmt.Sprintf("lock %s for key %q not acquired within %v", id.name, id.key, timeout)}
 		case <-ctx.Done():
 			unrefLock(id, e)

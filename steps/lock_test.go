@@ -15,28 +15,28 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
 )
 
 func init() {
 	// A step that panics, to prove the lock is released on that path too.
-	engine.RegisterStep(engine.StepKind[struct{}]{
+	flow.RegisterStep(flow.StepKind[struct{}]{
 		Name:    "lock_test_panic",
 		Summary: "Panics (lock tests only).",
-		Build: func(*engine.Builder, *struct{}) (engine.Step, error) {
-			return engine.StepFunc(func(context.Context, *engine.Exchange) error { panic("lock_test_panic") }), nil
+		Build: func(*flow.Builder, *struct{}) (flow.Step, error) {
+			return flow.StepFunc(func(context.Context, *flow.Exchange) error { panic("lock_test_panic") }), nil
 		},
 	})
 }
 
 // lockFlows loads flow files (each a complete flow) as one set.
-func lockFlows(t testing.TB, files ...string) *engine.FlowSet {
+func lockFlows(t testing.TB, files ...string) *flow.FlowSet {
 	t.Helper()
-	var srcs []engine.Source
+	var srcs []flow.Source
 	for i, f := range files {
-		srcs = append(srcs, engine.Source{Name: fmt.Sprintf("f%d.yaml", i+1), Data: []byte(f)})
+		srcs = append(srcs, flow.Source{Name: fmt.Sprintf("f%d.yaml", i+1), Data: []byte(f)})
 	}
-	set, err := engine.Load(srcs)
+	set, err := flow.Load(srcs)
 	if err != nil {
 		t.Fatalf("load: %v", err)
 	}
@@ -44,9 +44,9 @@ func lockFlows(t testing.TB, files ...string) *engine.FlowSet {
 	return set
 }
 
-func runLock(ctx context.Context, set *engine.FlowSet, flow, body string) (*engine.Exchange, error) {
-	x := engine.NewExchange("m-"+body, engine.NewMessage([]byte(body), "application/json"), set, nil)
-	return x, set.Run(ctx, flow, x)
+func runLock(ctx context.Context, set *flow.FlowSet, id, body string) (*flow.Exchange, error) {
+	x := flow.NewExchange("m-"+body, flow.NewMessage([]byte(body), "application/json"), set, nil)
+	return x, set.Run(ctx, id, x)
 }
 
 // callers is an httptest server that records how many requests it
@@ -85,7 +85,7 @@ func wantNoLocks(t *testing.T) {
 	}
 }
 
-func runConcurrently(set *engine.FlowSet, flow string, bodies []string) []error {
+func runConcurrently(set *flow.FlowSet, flow string, bodies []string) []error {
 	errs := make([]error, len(bodies))
 	var wg sync.WaitGroup
 	for i, b := range bodies {
@@ -179,7 +179,7 @@ func newBlocker(t *testing.T) *blocker {
 
 // hold runs a message that takes the lock and blocks in the server, and
 // returns once it is there, with a channel that gives its result.
-func (b *blocker) hold(t *testing.T, set *engine.FlowSet, flow, body string) <-chan error {
+func (b *blocker) hold(t *testing.T, set *flow.FlowSet, flow, body string) <-chan error {
 	t.Helper()
 	done := make(chan error, 1)
 	go func() {
@@ -205,7 +205,7 @@ func TestLockTimeout(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `lock fitbit-token-refresh for key "26FWFL" not acquired within 50ms`) {
 		t.Fatalf("got %v, want the lock timeout naming the lock, the key and the wait", err)
 	}
-	var se *engine.StatusError
+	var se *flow.StatusError
 	if !errors.As(err, &se) || se.Status != 503 {
 		t.Errorf("status error %+v, want 503", se)
 	}
@@ -361,7 +361,7 @@ func TestLockTableEmptyAfterManyKeys(t *testing.T) {
 
 func TestLockLoad(t *testing.T) {
 	var example string
-	for _, k := range engine.StepKinds() {
+	for _, k := range flow.StepKinds() {
 		if k.Name == "lock" {
 			example = k.Example
 		}
@@ -369,7 +369,7 @@ func TestLockLoad(t *testing.T) {
 	src := "flow: f\ntrigger: {call: {}}\nsteps:\n  " + strings.ReplaceAll(example, "\n", "\n  ") +
 		"\n---\nflow: fitbit-refresh-token\ntrigger: {call: {}}\nsteps: [{set: {properties: {refreshed: true}}}]\n"
 	a, b, _ := strings.Cut(src, "---\n")
-	if _, err := engine.Load([]engine.Source{{Name: "f.yaml", Data: []byte(a)}, {Name: "g.yaml", Data: []byte(b)}}); err != nil {
+	if _, err := flow.Load([]flow.Source{{Name: "f.yaml", Data: []byte(a)}, {Name: "g.yaml", Data: []byte(b)}}); err != nil {
 		t.Errorf("the example does not load: %v\n%s", err, src)
 	}
 
@@ -381,7 +381,7 @@ func TestLockLoad(t *testing.T) {
 		{"  - lock: {key: k, timeout: soon, steps: [{set: {properties: {a: 1}}}]}\n", `timeout: "soon" is not a duration`},
 		{"  - lock: {key: '${nope.x}', steps: [{set: {properties: {a: 1}}}]}\n", "nope"},
 	} {
-		_, err := engine.Load([]engine.Source{{Name: "f.yaml", Data: []byte("flow: f\ntrigger: {call: {}}\nsteps:\n" + tc.steps)}})
+		_, err := flow.Load([]flow.Source{{Name: "f.yaml", Data: []byte("flow: f\ntrigger: {call: {}}\nsteps:\n" + tc.steps)}})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: got %v, want %q", tc.steps, err, tc.want)
 		}

@@ -4,13 +4,13 @@ import (
 	"context"
 	"log/slog"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
 )
 
 // logConfig writes a line to Stride's log.
 type logConfig struct {
-	Message *engine.Template `yaml:"message" required:"true" doc:"The text to log; secrets in it are redacted."`
-	Level   string           `yaml:"level" default:"info" enum:"debug,info,warn,error" doc:"The log level."`
+	Message *flow.Template `yaml:"message" required:"true" doc:"The text to log; secrets in it are redacted."`
+	Level   string         `yaml:"level" default:"info" enum:"debug,info,warn,error" doc:"The log level."`
 }
 
 type logStep struct {
@@ -19,13 +19,13 @@ type logStep struct {
 }
 
 func init() {
-	engine.RegisterStep(engine.StepKind[logConfig]{
+	flow.RegisterStep(flow.StepKind[logConfig]{
 		Name:      "log",
 		Summary:   "Writes a line to the log, with the message id and flow.",
 		Doc:       "Secrets that appear in the text are replaced by ***.",
 		Example:   "- log: {level: warn, message: 'no token for ${property.owner}'}",
 		Shorthand: "message",
-		Build: func(b *engine.Builder, c *logConfig) (engine.Step, error) {
+		Build: func(b *flow.Builder, c *logConfig) (flow.Step, error) {
 			var l slog.Level
 			if err := l.UnmarshalText([]byte(c.Level)); err != nil {
 				return nil, err
@@ -35,7 +35,7 @@ func init() {
 	})
 }
 
-func (s *logStep) Run(ctx context.Context, x *engine.Exchange) error {
+func (s *logStep) Run(ctx context.Context, x *flow.Exchange) error {
 	msg, err := s.c.Message.String(x)
 	if err != nil {
 		return err

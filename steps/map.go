@@ -16,8 +16,8 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"gopkg.in/yaml.v3"
 
-	"github.com/stride-engine/stride/engine"
 	"github.com/stride-engine/stride/engine/convert"
+	"github.com/stride-engine/stride/engine/flow"
 )
 
 // mapConfig builds a JSON or XML document from a template (CPI's message
@@ -47,7 +47,7 @@ var mapFileKeys = []string{"description", "output", "root", "schema", "template"
 var propertyName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
 
 func init() {
-	engine.RegisterStep(engine.StepKind[mapConfig]{
+	flow.RegisterStep(flow.StepKind[mapConfig]{
 		Name:    "map",
 		Summary: "Builds a JSON or XML document from a template of expressions (CPI's message mapping), optionally checked against a JSON Schema.",
 		Doc: "The template, inline or in a *.map.yaml file beside the flow, is the shape of the result: mappings are objects with their keys in template order, " +
@@ -62,7 +62,7 @@ func init() {
 	})
 }
 
-func buildMap(b *engine.Builder, c *mapConfig) (engine.Step, error) {
+func buildMap(b *flow.Builder, c *mapConfig) (flow.Step, error) {
 	s := &mapStep{}
 	hasInline := c.Template.Kind != 0
 	if c.File != "" && hasInline {
@@ -77,13 +77,13 @@ func buildMap(b *engine.Builder, c *mapConfig) (engine.Step, error) {
 		s.property = strings.TrimPrefix(c.Into, "property.")
 	default:
 		b.Errorf(b.FieldPos("into"), "map: into %q: write body or property.NAME", c.Into)
-		return nil, engine.ErrReported
+		return nil, flow.ErrReported
 	}
 
 	comp := &mapCompiler{}
 	var tmpl *yaml.Node
 	output, root, schema, schemaDir := c.Output, c.Root, c.Schema, b.Dir()
-	var schemaPos engine.Pos
+	var schemaPos flow.Pos
 	if c.Schema != "" {
 		schemaPos = b.FieldPos("schema")
 	}
@@ -95,7 +95,7 @@ func buildMap(b *engine.Builder, c *mapConfig) (engine.Step, error) {
 		}
 		f, ok := readMapFile(b, path, b.FieldPos("file"))
 		if !ok {
-			return nil, engine.ErrReported
+			return nil, flow.ErrReported
 		}
 		comp.file, tmpl, tb = path, f.template, b.InFile(path)
 		if output == "" {
@@ -132,12 +132,12 @@ func buildMap(b *engine.Builder, c *mapConfig) (engine.Step, error) {
 		s.schema, s.schemaAt = sch, filepath.Base(schema)
 	}
 	if t := mapResolve(tmpl); t == nil || t.Kind == yaml.ScalarNode && t.Tag == "!!null" {
-		b.Errorf(engine.Pos{File: comp.file, Line: tmpl.Line, Col: tmpl.Column}, "map: the template is empty; write the shape of the result under template:")
-		return nil, engine.ErrReported
+		b.Errorf(flow.Pos{File: comp.file, Line: tmpl.Line, Col: tmpl.Column}, "map: the template is empty; write the shape of the result under template:")
+		return nil, flow.ErrReported
 	}
 	s.root = comp.compile(tb, tmpl, nil)
 	if comp.failed {
-		return nil, engine.ErrReported
+		return nil, flow.ErrReported
 	}
 	return s, nil
 }
@@ -146,12 +146,12 @@ func buildMap(b *engine.Builder, c *mapConfig) (engine.Step, error) {
 type mapFileContent struct {
 	template             *yaml.Node
 	output, root, schema string
-	schemaPos            engine.Pos
+	schemaPos            flow.Pos
 }
 
 // readMapFile reads and checks the top level of a template file; the
 // template itself is compiled by the caller.
-func readMapFile(b *engine.Builder, path string, at engine.Pos) (*mapFileContent, bool) {
+func readMapFile(b *flow.Builder, path string, at flow.Pos) (*mapFileContent, bool) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -167,11 +167,11 @@ func readMapFile(b *engine.Builder, path string, at engine.Pos) (*mapFileContent
 		return nil, false
 	}
 	if len(doc.Content) == 0 {
-		b.Errorf(engine.Pos{File: path, Line: 1, Col: 1}, "map: the template file is empty; it holds template: (and optionally output, root, schema)")
+		b.Errorf(flow.Pos{File: path, Line: 1, Col: 1}, "map: the template file is empty; it holds template: (and optionally output, root, schema)")
 		return nil, false
 	}
 	top := mapResolve(doc.Content[0])
-	pos := func(n *yaml.Node) engine.Pos { return engine.Pos{File: path, Line: n.Line, Col: n.Column} }
+	pos := func(n *yaml.Node) flow.Pos { return flow.Pos{File: path, Line: n.Line, Col: n.Column} }
 	if top.Kind != yaml.MappingNode {
 		b.Errorf(pos(top), "map: a template file is a mapping with template: (and optionally output, root, schema), found %s", mapNodeKind(top))
 		return nil, false
@@ -216,8 +216,8 @@ func readMapFile(b *engine.Builder, path string, at engine.Pos) (*mapFileContent
 
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-func yamlErrorPos(path string, err error) engine.Pos {
-	p := engine.Pos{File: path, Line: 1, Col: 1}
+func yamlErrorPos(path string, err error) flow.Pos {
+	p := flow.Pos{File: path, Line: 1, Col: 1}
 	if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
 		p.Line, _ = strconv.Atoi(m[1])
 	}
@@ -259,7 +259,7 @@ func compileMapSchema(file, dir string) (*jsonschema.Schema, error) {
 	return sch, nil
 }
 
-func (s *mapStep) Run(_ context.Context, x *engine.Exchange) error {
+func (s *mapStep) Run(_ context.Context, x *flow.Exchange) error {
 	r := &mapRun{x: x, buf: make([]byte, 0, s.sizeHint.Load()+64)}
 	omitted, err := s.root.emit(r)
 	if err != nil {

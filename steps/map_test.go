@@ -16,7 +16,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
 )
 
 var updateMapGolden = flag.Bool("update-map", false, "rewrite the golden files of the map tests")
@@ -47,9 +47,9 @@ const (
 	activityTemplate = "../../../flows/fitbit/mappings/activity-interaction.map.yaml"
 )
 
-func loadMap(t testing.TB, steps string) *engine.FlowSet {
+func loadMap(t testing.TB, steps string) *flow.FlowSet {
 	t.Helper()
-	set, err := engine.Load([]engine.Source{{Name: mapFlowFile, Data: []byte(mapFlowHeader + steps)}})
+	set, err := flow.Load([]flow.Source{{Name: mapFlowFile, Data: []byte(mapFlowHeader + steps)}})
 	if err != nil {
 		t.Fatalf("load: %v", err)
 	}
@@ -58,23 +58,23 @@ func loadMap(t testing.TB, steps string) *engine.FlowSet {
 }
 
 func mapLoadError(steps string) string {
-	_, err := engine.Load([]engine.Source{{Name: mapFlowFile, Data: []byte(mapFlowHeader + steps)}})
+	_, err := flow.Load([]flow.Source{{Name: mapFlowFile, Data: []byte(mapFlowHeader + steps)}})
 	if err == nil {
 		return ""
 	}
 	return err.Error()
 }
 
-func runMapFlow(t testing.TB, set *engine.FlowSet, body []byte, contentType string, props map[string]any) (*engine.Exchange, error) {
+func runMapFlow(t testing.TB, set *flow.FlowSet, body []byte, contentType string, props map[string]any) (*flow.Exchange, error) {
 	t.Helper()
 	if contentType == "" {
 		contentType = "application/json"
 	}
-	msg := engine.NewMessage(body, contentType)
+	msg := flow.NewMessage(body, contentType)
 	for k, v := range props {
 		msg.Property[k] = v
 	}
-	x := engine.NewExchange("m1", msg, set, mapClock)
+	x := flow.NewExchange("m1", msg, set, mapClock)
 	return x, set.Run(context.Background(), "f", x)
 }
 
@@ -861,7 +861,7 @@ func FuzzMapTemplate(f *testing.F) {
 		`{"d":"/Date(99999999999999999)/","n":"-0","i":1e19}`} {
 		f.Add([]byte(s))
 	}
-	sets := make([]*engine.FlowSet, len(fuzzFlows))
+	sets := make([]*flow.FlowSet, len(fuzzFlows))
 	for i, steps := range fuzzFlows {
 		sets[i] = loadMap(f, steps)
 	}
@@ -916,16 +916,16 @@ func BenchmarkMapDailySummaryToInteraction(b *testing.B) {
 		b.Fatal(err)
 	}
 	run := func(b *testing.B, flowFile, steps string, parsed bool) {
-		set, err := engine.Load([]engine.Source{{Name: flowFile, Data: []byte(mapFlowHeader + steps)}})
+		set, err := flow.Load([]flow.Source{{Name: flowFile, Data: []byte(mapFlowHeader + steps)}})
 		if err != nil {
 			b.Fatal(err)
 		}
 		set.Bind(func(string) (string, bool) { return "", false })
-		flow := set.Flow("f")
+		fl := set.Flow("f")
 		ctx := context.Background()
-		var msg0 *engine.Message
+		var msg0 *flow.Message
 		if parsed {
-			msg0 = engine.NewMessage(body, "application/json")
+			msg0 = flow.NewMessage(body, "application/json")
 			if _, err := msg0.JSON(); err != nil {
 				b.Fatal(err)
 			}
@@ -933,15 +933,15 @@ func BenchmarkMapDailySummaryToInteraction(b *testing.B) {
 		b.ReportAllocs()
 		b.ResetTimer()
 		for b.Loop() {
-			var msg *engine.Message
+			var msg *flow.Message
 			if parsed {
 				msg = msg0.Clone() // shares the decoded body
 			} else {
-				msg = engine.NewMessage(body, "application/json")
+				msg = flow.NewMessage(body, "application/json")
 			}
 			msg.Property["owner"], msg.Property["day"] = "26FWFL", "2025-11-22"
-			x := engine.NewExchange("m1", msg, set, mapClock)
-			if err := flow.Run(ctx, x); err != nil {
+			x := flow.NewExchange("m1", msg, set, mapClock)
+			if err := fl.Run(ctx, x); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -960,7 +960,7 @@ func BenchmarkMapDailySummaryToInteraction(b *testing.B) {
 // shipped templates.
 func TestMapExampleLoads(t *testing.T) {
 	var example string
-	for _, k := range engine.StepKinds() {
+	for _, k := range flow.StepKinds() {
 		if k.Name == "map" {
 			example = k.Example
 		}
@@ -969,7 +969,7 @@ func TestMapExampleLoads(t *testing.T) {
 		t.Fatal("map is not registered or has no example")
 	}
 	src := mapFlowHeader + "  " + strings.ReplaceAll(example, "\n", "\n  ") + "\n"
-	if _, err := engine.Load([]engine.Source{{Name: "../flows/fitbit/example.yaml", Data: []byte(src)}}); err != nil {
+	if _, err := flow.Load([]flow.Source{{Name: "../flows/fitbit/example.yaml", Data: []byte(src)}}); err != nil {
 		t.Fatalf("%v\n%s", err, src)
 	}
 }

@@ -19,9 +19,9 @@ import (
 	"github.com/antchfx/xmlquery"
 	"gopkg.in/yaml.v3"
 
-	"github.com/stride-engine/stride/engine"
 	"github.com/stride-engine/stride/engine/convert"
 	"github.com/stride-engine/stride/engine/datefmt"
+	"github.com/stride-engine/stride/engine/flow"
 )
 
 // The directives of the template language, in documentation order.
@@ -40,7 +40,7 @@ type mapNode interface {
 
 // mapRun is the state of one run of a template on a message.
 type mapRun struct {
-	x   *engine.Exchange
+	x   *flow.Exchange
 	buf []byte
 	idx []int // the current index of each enclosing $for_each, outermost first
 }
@@ -135,7 +135,7 @@ func mapPlainKey(k string) bool {
 // whose expression gave nil, or a member access on nil (json.user.name
 // when the body has no user at all).
 func mapMissing(err error) bool {
-	var nv *engine.NoValueError
+	var nv *flow.NoValueError
 	if errors.As(err, &nv) {
 		return true
 	}
@@ -144,8 +144,8 @@ func mapMissing(err error) bool {
 }
 
 // mapMissingError words a missing value for the user.
-func mapMissingError(t *engine.Template, err error) error {
-	var nv *engine.NoValueError
+func mapMissingError(t *flow.Template, err error) error {
+	var nv *flow.NoValueError
 	if errors.As(err, &nv) {
 		return fmt.Errorf("${%s} has no value; give $default or guard the field with $if if it may be missing", nv.Expr)
 	}
@@ -169,7 +169,7 @@ func (n *mapLit) emit(r *mapRun) (bool, error) {
 // mapExpr is a scalar with ${...}: its value, keeping the type of a lone
 // expression.
 type mapExpr struct {
-	t *engine.Template
+	t *flow.Template
 	mapTarget
 }
 
@@ -247,7 +247,7 @@ func (n *mapList) emit(r *mapRun) (bool, error) {
 
 // mapIf writes then when the condition holds, and nothing otherwise.
 type mapIf struct {
-	cond    *engine.Template
+	cond    *flow.Template
 	constOK int8 // 1 true, -1 false, 0 evaluate cond
 	then    mapNode
 	mapTarget
@@ -286,8 +286,8 @@ const (
 // scope.
 type mapForEach struct {
 	kind uint8
-	path string           // JSONPath or XPath
-	t    *engine.Template // ${...}
+	path string         // JSONPath or XPath
+	t    *flow.Template // ${...}
 	item mapNode
 	mapTarget
 }
@@ -299,7 +299,7 @@ func (n *mapForEach) items(r *mapRun) ([]any, error) {
 		if err != nil {
 			return nil, n.failf(r, "$for_each %s: %v", n.path, err)
 		}
-		v, err := engine.JSONPathValue(data, n.path)
+		v, err := flow.JSONPathValue(data, n.path)
 		if err != nil {
 			return nil, n.failf(r, "$for_each %s: %v", n.path, err)
 		}
@@ -315,7 +315,7 @@ func (n *mapForEach) items(r *mapRun) ([]any, error) {
 		if err != nil {
 			return nil, n.failf(r, "$for_each %s: %v", n.path, err)
 		}
-		nodes, err := engine.XPathNodes(doc, n.path)
+		nodes, err := flow.XPathNodes(doc, n.path)
 		if err != nil {
 			return nil, n.failf(r, "$for_each %s: %v", n.path, err)
 		}
@@ -398,11 +398,11 @@ func (n *mapForEach) emit(r *mapRun) (bool, error) {
 
 // mapTableEntry is one value of a $map table: a template, or null.
 type mapTableEntry struct {
-	t    *engine.Template
+	t    *flow.Template
 	null bool
 }
 
-func (e *mapTableEntry) value(x *engine.Exchange) (any, error) {
+func (e *mapTableEntry) value(x *flow.Exchange) (any, error) {
 	if e.null {
 		return nil, nil
 	}
@@ -411,7 +411,7 @@ func (e *mapTableEntry) value(x *engine.Exchange) (any, error) {
 
 // mapValue is $value with its $convert, $map and $default.
 type mapValue struct {
-	value      *engine.Template
+	value      *flow.Template
 	table      map[string]*mapTableEntry
 	tableKeys  []string // for the error message, sorted
 	tableDef   *mapTableEntry
@@ -434,7 +434,7 @@ func (n *mapValue) emit(r *mapRun) (bool, error) {
 		return false, n.fail(r, err)
 	}
 	if n.table != nil {
-		key := engine.Stringify(v)
+		key := flow.Stringify(v)
 		e := n.table[key]
 		if e == nil {
 			e = n.tableDef
@@ -468,7 +468,7 @@ func mapConvert(v any, conv string, layout *datefmt.Layout) (any, error) {
 	case "bool":
 		return mapToBool(v)
 	case "string":
-		return engine.Stringify(v), nil
+		return flow.Stringify(v), nil
 	case "odata_date", "iso_date", "date":
 		t, err := mapToTime(v)
 		if err != nil {
@@ -530,7 +530,7 @@ func mapToInt(v any) (any, error) {
 		}
 		return int64(t), nil
 	}
-	return mapToInt(engine.Stringify(n))
+	return mapToInt(flow.Stringify(n))
 }
 
 func mapToBool(v any) (any, error) {
@@ -757,11 +757,11 @@ type mapCompiler struct {
 	failed bool
 }
 
-func (c *mapCompiler) pos(n *yaml.Node) engine.Pos {
-	return engine.Pos{File: c.file, Line: n.Line, Col: n.Column}
+func (c *mapCompiler) pos(n *yaml.Node) flow.Pos {
+	return flow.Pos{File: c.file, Line: n.Line, Col: n.Column}
 }
 
-func (c *mapCompiler) errorf(b *engine.Builder, n *yaml.Node, format string, args ...any) {
+func (c *mapCompiler) errorf(b *flow.Builder, n *yaml.Node, format string, args ...any) {
 	c.failed = true
 	b.Errorf(c.pos(n), format, args...)
 }
@@ -801,7 +801,7 @@ func mapNodeKind(n *yaml.Node) string {
 
 // compile compiles one template value written at n, whose result goes to
 // path in the output.
-func (c *mapCompiler) compile(b *engine.Builder, n *yaml.Node, path []mapPathSeg) mapNode {
+func (c *mapCompiler) compile(b *flow.Builder, n *yaml.Node, path []mapPathSeg) mapNode {
 	n = mapResolve(n)
 	if n == nil {
 		return &mapLit{json: []byte("null")}
@@ -822,7 +822,7 @@ func (c *mapCompiler) compile(b *engine.Builder, n *yaml.Node, path []mapPathSeg
 	return &mapLit{json: []byte("null")}
 }
 
-func (c *mapCompiler) scalar(b *engine.Builder, n *yaml.Node, path []mapPathSeg) mapNode {
+func (c *mapCompiler) scalar(b *flow.Builder, n *yaml.Node, path []mapPathSeg) mapNode {
 	if n.Tag == "!!null" {
 		return &mapLit{json: []byte("null")}
 	}
@@ -849,7 +849,7 @@ func (c *mapCompiler) scalar(b *engine.Builder, n *yaml.Node, path []mapPathSeg)
 
 // condition compiles $if: a YAML boolean, a ${...} template, or a bare
 // expression (json.x != nil), like the when: of route and filter.
-func (c *mapCompiler) condition(b *engine.Builder, n *yaml.Node, path []mapPathSeg, then mapNode) mapNode {
+func (c *mapCompiler) condition(b *flow.Builder, n *yaml.Node, path []mapPathSeg, then mapNode) mapNode {
 	n = mapResolve(n)
 	in := &mapIf{then: then, mapTarget: c.target(n, path)}
 	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
@@ -878,12 +878,12 @@ func (c *mapCompiler) condition(b *engine.Builder, n *yaml.Node, path []mapPathS
 		return in
 	}
 	if v, ok := in.cond.Literal(); ok {
-		c.errorf(b, n, "map: $if %q is constant text, not a condition; write ${...}", engine.Stringify(v))
+		c.errorf(b, n, "map: $if %q is constant text, not a condition; write ${...}", flow.Stringify(v))
 	}
 	return in
 }
 
-func (c *mapCompiler) mapping(b *engine.Builder, n *yaml.Node, path []mapPathSeg) mapNode {
+func (c *mapCompiler) mapping(b *flow.Builder, n *yaml.Node, path []mapPathSeg) mapNode {
 	directives := map[string]*yaml.Node{} // directive → value
 	dirKeys := map[string]*yaml.Node{}    // directive → key node
 	var fields []*yaml.Node               // key, value, key, value...
@@ -997,7 +997,7 @@ func mapContains(list []string, s string) bool {
 
 func mapIsDirective(k string) bool { return mapContains(mapDirectives, k) }
 
-func (c *mapCompiler) object(b *engine.Builder, fields []*yaml.Node, path []mapPathSeg) mapNode {
+func (c *mapCompiler) object(b *flow.Builder, fields []*yaml.Node, path []mapPathSeg) mapNode {
 	o := &mapObject{}
 	for i := 0; i+1 < len(fields); i += 2 {
 		key := fields[i].Value
@@ -1011,7 +1011,7 @@ func (c *mapCompiler) object(b *engine.Builder, fields []*yaml.Node, path []mapP
 	return o
 }
 
-func (c *mapCompiler) forEach(b *engine.Builder, sel, item *yaml.Node, path []mapPathSeg) mapNode {
+func (c *mapCompiler) forEach(b *flow.Builder, sel, item *yaml.Node, path []mapPathSeg) mapNode {
 	sel = mapResolve(sel)
 	fe := &mapForEach{mapTarget: c.target(sel, path)}
 	fe.item = c.compile(b.WithItem(), item, mapWithSeg(path, mapPathSeg{kind: mapSegLoop}))
@@ -1029,12 +1029,12 @@ func (c *mapCompiler) forEach(b *engine.Builder, sel, item *yaml.Node, path []ma
 		}
 	case strings.HasPrefix(s, "$"):
 		fe.kind, fe.path = mapSelJSONPath, s
-		if err := engine.CompileJSONPath(s); err != nil {
+		if err := flow.CompileJSONPath(s); err != nil {
 			c.errorf(b, sel, "map: $for_each: %v", err)
 		}
 	case strings.HasPrefix(s, "/"):
 		fe.kind, fe.path = mapSelXPath, s
-		if err := engine.CompileXPath(s); err != nil {
+		if err := flow.CompileXPath(s); err != nil {
 			c.errorf(b, sel, "map: $for_each: %v", err)
 		}
 	default:
@@ -1043,7 +1043,7 @@ func (c *mapCompiler) forEach(b *engine.Builder, sel, item *yaml.Node, path []ma
 	return fe
 }
 
-func (c *mapCompiler) value(b *engine.Builder, n *yaml.Node, d, keys map[string]*yaml.Node, path []mapPathSeg) mapNode {
+func (c *mapCompiler) value(b *flow.Builder, n *yaml.Node, d, keys map[string]*yaml.Node, path []mapPathSeg) mapNode {
 	vn := &mapValue{mapTarget: c.target(n, path)}
 	vnode, ok := d["$value"]
 	if !ok {
@@ -1132,7 +1132,7 @@ func (c *mapCompiler) value(b *engine.Builder, n *yaml.Node, d, keys map[string]
 	return vn
 }
 
-func (c *mapCompiler) entry(b *engine.Builder, n *yaml.Node) *mapTableEntry {
+func (c *mapCompiler) entry(b *flow.Builder, n *yaml.Node) *mapTableEntry {
 	n = mapResolve(n)
 	if n.Kind != yaml.ScalarNode {
 		c.errorf(b, n, "map: a $map value must be a value or a ${...} template, found %s", mapNodeKind(n))
@@ -1156,5 +1156,5 @@ func (c *mapCompiler) entry(b *engine.Builder, n *yaml.Node) *mapTableEntry {
 // mapDidYouMean suggests the nearest candidate to word, as the loader does
 // for step options.
 func mapDidYouMean(word string, candidates []string) string {
-	return engine.DidYouMean(word, candidates)
+	return flow.DidYouMean(word, candidates)
 }

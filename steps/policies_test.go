@@ -19,7 +19,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
+	"github.com/stride-engine/stride/engine/runtime"
 )
 
 // Values of the secrets the policy flows declare.
@@ -44,17 +45,17 @@ on_error:
   - set: {properties: {on_error_ran: true}}
 `
 
-func bindPolicyVars(set *engine.FlowSet) {
+func bindPolicyVars(set *flow.FlowSet) {
 	set.Bind(func(name string) (string, bool) {
 		v, ok := policyVars[name]
 		return v, ok
 	})
 }
 
-func loadPolicyFlow(t testing.TB, steps string) *engine.FlowSet {
+func loadPolicyFlow(t testing.TB, steps string) *flow.FlowSet {
 	t.Helper()
 	src := "flow: f\ntrigger: {call: {}}\n" + policySecrets + "steps:\n" + strings.TrimLeft(steps, "\n") + afterPolicy
-	set, err := engine.Load([]engine.Source{{Name: "f.yaml", Data: []byte(src)}})
+	set, err := flow.Load([]flow.Source{{Name: "f.yaml", Data: []byte(src)}})
 	if err != nil {
 		t.Fatalf("load: %v", err)
 	}
@@ -72,8 +73,8 @@ type policyInbound struct {
 	now    time.Time
 }
 
-func (in policyInbound) exchange(set *engine.FlowSet) *engine.Exchange {
-	msg := engine.NewMessage([]byte(in.body), "application/json")
+func (in policyInbound) exchange(set *flow.FlowSet) *flow.Exchange {
+	msg := flow.NewMessage([]byte(in.body), "application/json")
 	for k, v := range in.header {
 		msg.SetHeader(k, v)
 	}
@@ -81,13 +82,13 @@ func (in policyInbound) exchange(set *engine.FlowSet) *engine.Exchange {
 	if now.IsZero() {
 		now = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	}
-	x := engine.NewExchange("m1", msg, set, func() time.Time { return now })
+	x := flow.NewExchange("m1", msg, set, func() time.Time { return now })
 	x.Query = map[string]string{}
 	for k, v := range in.query {
 		x.Query[k] = v
 	}
 	if in.remote != "" {
-		x.Request = &engine.RequestInfo{Method: "POST", Path: "/hook", RemoteAddress: in.remote}
+		x.Request = &flow.RequestInfo{Method: "POST", Path: "/hook", RemoteAddress: in.remote}
 	}
 	if !in.noRaw {
 		x.RawBody = []byte(in.body)
@@ -95,14 +96,14 @@ func (in policyInbound) exchange(set *engine.FlowSet) *engine.Exchange {
 	return x
 }
 
-func runPolicy(t testing.TB, set *engine.FlowSet, in policyInbound) (*engine.Exchange, error) {
+func runPolicy(t testing.TB, set *flow.FlowSet, in policyInbound) (*flow.Exchange, error) {
 	t.Helper()
 	x := in.exchange(set)
 	return x, set.Run(context.Background(), "f", x)
 }
 
 // wantPassed checks that the policy let the message through to the next step.
-func wantPassed(t *testing.T, x *engine.Exchange, err error) {
+func wantPassed(t *testing.T, x *flow.Exchange, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatalf("error: %v", err)
@@ -116,7 +117,7 @@ func wantPassed(t *testing.T, x *engine.Exchange, err error) {
 // wantRejected checks that the policy answered status with a small JSON
 // error, ended the message DISCARDED, and that neither the next step nor
 // on_error ran. It returns the error text of the answer.
-func wantRejected(t *testing.T, x *engine.Exchange, err error, status int) string {
+func wantRejected(t *testing.T, x *flow.Exchange, err error, status int) string {
 	t.Helper()
 	if err != nil {
 		t.Fatalf("a rejection is not an error: %v", err)
@@ -253,8 +254,8 @@ func TestAPIKey(t *testing.T) {
 }
 
 // wantRejectedFn adapts wantRejected to a (x, err) call.
-func wantRejectedFn(t *testing.T, status int) func(*engine.Exchange, error) string {
-	return func(x *engine.Exchange, err error) string { t.Helper(); return wantRejected(t, x, err, status) }
+func wantRejectedFn(t *testing.T, status int) func(*flow.Exchange, error) string {
+	return func(x *flow.Exchange, err error) string { t.Helper(); return wantRejected(t, x, err, status) }
 }
 
 const fitbitPolicy = `
@@ -580,7 +581,7 @@ func TestPolicyLoadErrors(t *testing.T) {
 	}
 
 	// Only policies may be listed under policies (the engine checks it).
-	_, err := engine.Load([]engine.Source{{Name: "h.yaml", Data: []byte(`
+	_, err := flow.Load([]flow.Source{{Name: "h.yaml", Data: []byte(`
 flow: h
 trigger:
   http:
@@ -605,7 +606,7 @@ steps:
 // example loads both as steps and under an http trigger's policies.
 func TestPolicyKinds(t *testing.T) {
 	want := map[string]bool{"allow_ips": true, "api_key": true, "basic_auth": true, "quota": true, "verify_signature": true}
-	for _, k := range engine.StepKinds() {
+	for _, k := range flow.StepKinds() {
 		if !want[k.Name] {
 			continue
 		}
@@ -624,7 +625,7 @@ func TestPolicyKinds(t *testing.T) {
 			"step":   "flow: f\ntrigger: {call: {}}\n" + secrets + "steps:\n" + indent(k.Example, "  "),
 			"policy": "flow: f\n" + secrets + "trigger:\n  http:\n    path: /p\n    policies:\n" + indent(k.Example, "      ") + "\nsteps:\n  - respond: {status: 204}\n",
 		} {
-			if _, err := engine.Load([]engine.Source{{Name: "f.yaml", Data: []byte(src)}}); err != nil {
+			if _, err := flow.Load([]flow.Source{{Name: "f.yaml", Data: []byte(src)}}); err != nil {
 				t.Errorf("%s example as a %s: %v\n%s", k.Name, form, err, src)
 			}
 		}
@@ -639,19 +640,22 @@ func TestPolicyKinds(t *testing.T) {
 
 func servePolicyFlows(t *testing.T, files ...string) *httptest.Server {
 	t.Helper()
-	var srcs []engine.Source
+	var srcs []flow.Source
 	for i := 0; i+1 < len(files); i += 2 {
-		srcs = append(srcs, engine.Source{Name: files[i], Data: []byte(strings.TrimLeft(files[i+1], "\n"))})
+		srcs = append(srcs, flow.Source{Name: files[i], Data: []byte(strings.TrimLeft(files[i+1], "\n"))})
 	}
-	set, err := engine.Load(srcs)
+	set, err := flow.Load(srcs)
 	if err != nil {
 		t.Fatalf("load: %v", err)
 	}
 	bindPolicyVars(set)
-	rt := engine.NewRuntime(nil)
+	rt := runtime.New(runtime.Options{})
 	rt.Swap(set)
+	if err := rt.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(rt)
-	t.Cleanup(srv.Close)
+	t.Cleanup(func() { srv.Close(); _ = rt.Stop(context.Background()) })
 	return srv
 }
 

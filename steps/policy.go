@@ -10,7 +10,7 @@ import (
 	"net/netip"
 	"net/textproto"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
 )
 
 // This file holds what the inbound policies (basic_auth, api_key,
@@ -29,12 +29,12 @@ func checkPolicyStatus(status int) error {
 // ends the message as DISCARDED. A rejection is not a flow error: the
 // step returns nil, so on_error does not run. msg must never carry a
 // secret or say which part of a credential was wrong.
-func policyReject(ctx context.Context, x *engine.Exchange, kind string, level slog.Level, status int, msg string, header map[string]string) {
+func policyReject(ctx context.Context, x *flow.Exchange, kind string, level slog.Level, status int, msg string, header map[string]string) {
 	body, _ := json.Marshal(map[string]string{"error": msg})
 	if header == nil {
 		header = map[string]string{}
 	}
-	x.Response = &engine.Response{Status: status, Header: header, Body: body, ContentType: "application/json"}
+	x.Response = &flow.Response{Status: status, Header: header, Body: body, ContentType: "application/json"}
 	x.Stop("DISCARDED")
 	attrs := []any{"message_id", x.ID, "policy", kind, "status", status, "reason", msg}
 	if f := x.Flow(); f != nil {
@@ -48,7 +48,7 @@ func policyReject(ctx context.Context, x *engine.Exchange, kind string, level sl
 
 // policyHeader returns an inbound header by any spelling of its name.
 // The http trigger joins repeated headers with ", ".
-func policyHeader(x *engine.Exchange, name string) (string, bool) {
+func policyHeader(x *flow.Exchange, name string) (string, bool) {
 	v, ok := x.Msg.Header[textproto.CanonicalMIMEHeaderKey(name)]
 	return v, ok
 }
@@ -65,7 +65,7 @@ var errNoPeer = errors.New("the message has no HTTP request (remote address); th
 
 // peerAddr returns the address of the direct peer of the HTTP request
 // (request.remote_address), IPv4-mapped IPv6 addresses unmapped.
-func peerAddr(x *engine.Exchange) (netip.Addr, error) {
+func peerAddr(x *flow.Exchange) (netip.Addr, error) {
 	if x.Request == nil || x.Request.RemoteAddress == "" {
 		return netip.Addr{}, errNoPeer
 	}

@@ -14,16 +14,16 @@ import (
 
 	"golang.org/x/time/rate"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
 )
 
 // quotaConfig limits the rate of requests per key.
 type quotaConfig struct {
-	Key     *engine.Template `yaml:"key" doc:"What is counted: a template such as '${header[\"X-API-Key\"]}' or '${property.auth_user}'; default: the client's IP address (the direct peer)."`
-	Rate    string           `yaml:"rate" required:"true" doc:"Requests allowed per period and key: 10/s, 100/m, 1000/h, 5000/d or 5/30s."`
-	Burst   int              `yaml:"burst" doc:"Requests a key may make at once after being idle; default: the count of rate."`
-	MaxKeys int              `yaml:"max_keys" default:"100000" doc:"The most keys tracked at once; beyond it the least recently seen key is forgotten (it starts afresh)."`
-	Status  int              `yaml:"status" default:"429" doc:"The status of a rejected request."`
+	Key     *flow.Template `yaml:"key" doc:"What is counted: a template such as '${header[\"X-API-Key\"]}' or '${property.auth_user}'; default: the client's IP address (the direct peer)."`
+	Rate    string         `yaml:"rate" required:"true" doc:"Requests allowed per period and key: 10/s, 100/m, 1000/h, 5000/d or 5/30s."`
+	Burst   int            `yaml:"burst" doc:"Requests a key may make at once after being idle; default: the count of rate."`
+	MaxKeys int            `yaml:"max_keys" default:"100000" doc:"The most keys tracked at once; beyond it the least recently seen key is forgotten (it starts afresh)."`
+	Status  int            `yaml:"status" default:"429" doc:"The status of a rejected request."`
 }
 
 type quotaStep struct {
@@ -52,7 +52,7 @@ type quotaEntry struct {
 }
 
 func init() {
-	engine.RegisterStep(engine.StepKind[quotaConfig]{
+	flow.RegisterStep(flow.StepKind[quotaConfig]{
 		Name:    "quota",
 		Policy:  true,
 		Summary: "Limits how often each key (by default each client IP) may call: beyond the rate it answers 429 with Retry-After.",
@@ -67,11 +67,11 @@ func init() {
 			"    key: '${header[\"X-API-Key\"] ?? request.remote_address}'\n" +
 			"    rate: 100/m\n" +
 			"    burst: 20",
-		Build: func(b *engine.Builder, c *quotaConfig) (engine.Step, error) {
+		Build: func(b *flow.Builder, c *quotaConfig) (flow.Step, error) {
 			count, per, err := parseRate(c.Rate)
 			if err != nil {
 				b.Errorf(b.FieldPos("rate"), "quota: rate %q: %v", c.Rate, err)
-				return nil, engine.ErrReported
+				return nil, flow.ErrReported
 			}
 			s := &quotaStep{c: c, limit: rate.Limit(float64(count) / per.Seconds()), burst: c.Burst, keys: map[string]*list.Element{}}
 			switch {
@@ -151,7 +151,7 @@ func (s *quotaStep) limiter(key string) *quotaEntry {
 	return ent
 }
 
-func (s *quotaStep) Run(ctx context.Context, x *engine.Exchange) error {
+func (s *quotaStep) Run(ctx context.Context, x *flow.Exchange) error {
 	var key string
 	if s.c.Key != nil {
 		k, err := s.c.Key.String(x)

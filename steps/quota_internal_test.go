@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
 )
 
 // TestQuotaKeysBounded: hostile keys cannot grow memory without bound;
@@ -17,10 +17,10 @@ import (
 func TestQuotaKeysBounded(t *testing.T) {
 	s := &quotaStep{c: &quotaConfig{MaxKeys: 100, Status: 429}, limit: 1, burst: 1, keys: map[string]*list.Element{}}
 	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
-	run := func(key string) *engine.Exchange {
-		msg := engine.NewMessage(nil, "")
-		x := engine.NewExchange("m", msg, nil, func() time.Time { return now })
-		x.Request = &engine.RequestInfo{RemoteAddress: key}
+	run := func(key string) *flow.Exchange {
+		msg := flow.NewMessage(nil, "")
+		x := flow.NewExchange("m", msg, nil, func() time.Time { return now })
+		x.Request = &flow.RequestInfo{RemoteAddress: key}
 		if err := s.Run(context.Background(), x); err != nil {
 			t.Fatal(err)
 		}

@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
 )
 
 // TestOn401RefreshAndRetry is the seed's pattern: the API answers 401 for
@@ -38,7 +38,7 @@ func TestOn401RefreshAndRetry(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	set, err := engine.Load([]engine.Source{
+	set, err := flow.Load([]flow.Source{
 		{Name: "fetch.yaml", Data: []byte(fmt.Sprintf(`
 flow: fetch
 trigger: {call: {}}
@@ -70,7 +70,7 @@ steps:
 		t.Fatal(err)
 	}
 	set.Bind(func(string) (string, bool) { return "", false })
-	x := engine.NewExchange("m", engine.NewMessage(nil, ""), set, nil)
+	x := flow.NewExchange("m", flow.NewMessage(nil, ""), set, nil)
 	if err := set.Run(context.Background(), "fetch", x); err != nil {
 		t.Fatal(err)
 	}

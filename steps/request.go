@@ -20,36 +20,36 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
 )
 
 // requestConfig calls an HTTP endpoint and takes its answer (CPI's HTTP
 // receiver adapter, request-reply).
 type requestConfig struct {
-	Method       string             `yaml:"method" default:"GET" enum:"GET,POST,PUT,PATCH,DELETE,HEAD" doc:"The HTTP method."`
-	URL          *engine.Template   `yaml:"url" required:"true" doc:"The http:// or https:// URL to call, e.g. '${env.FITBIT_API_URL}/1/user/-/profile.json'."`
-	Query        engine.TemplateMap `yaml:"query" doc:"Query parameters added to the URL, name: template; values are URL-encoded for you, and a list value repeats the parameter."`
-	Headers      engine.TemplateMap `yaml:"headers" doc:"Headers to send, name: template. The message's own headers are not forwarded."`
-	Body         *engine.Template   `yaml:"body" doc:"The body to send instead of the message body. A list or mapping is sent as JSON; text that is a JSON object or array as application/json, other text as text/plain."`
-	Form         engine.TemplateMap `yaml:"form" doc:"Send these fields as an HTML form (application/x-www-form-urlencoded), name: template; not together with body."`
-	ContentType  string             `yaml:"content_type" doc:"The Content-Type of what is sent, overriding the one Stride works out."`
-	Auth         *requestAuth       `yaml:"auth" doc:"Credentials: {basic: {user, password}} or {bearer: token}, usually from secret.*."`
-	Timeout      time.Duration      `yaml:"timeout" default:"30s" doc:"How long one attempt may take, answer included; the message's own deadline also applies."`
-	Into         string             `yaml:"into" default:"body" doc:"Where the answer goes: body (it becomes the message body, with its content type) or property.NAME (decoded JSON when the answer is JSON, else text; the body stays)."`
-	AcceptStatus []int              `yaml:"accept_status" doc:"Statuses besides 2xx that are an answer, not an error, e.g. [404] for 'no data'."`
-	MaxResponse  engine.ByteSize    `yaml:"max_response" default:"10MiB" doc:"The largest answer accepted; a larger one fails the step."`
-	Retry        *requestRetry      `yaml:"retry" doc:"Retries on connection errors, 5xx and 429: {max_attempts (default 1: none), backoff (500ms, doubling, jittered), max_backoff (30s), non_idempotent (false: POST and PATCH are not repeated), reset_headers}. Retry-After and rate-limit reset headers are honoured; a wait that would pass the message's deadline is not started."`
-	CSRF         yaml.Node          `yaml:"csrf" doc:"SAP OData CSRF handshake: true, or {url: ...} to fetch the token from another URL (default: the request URL). The token and session cookies are fetched once and reused; a 403 'X-CSRF-Token: Required' fetches a new one and sends again."`
+	Method       string           `yaml:"method" default:"GET" enum:"GET,POST,PUT,PATCH,DELETE,HEAD" doc:"The HTTP method."`
+	URL          *flow.Template   `yaml:"url" required:"true" doc:"The http:// or https:// URL to call, e.g. '${env.FITBIT_API_URL}/1/user/-/profile.json'."`
+	Query        flow.TemplateMap `yaml:"query" doc:"Query parameters added to the URL, name: template; values are URL-encoded for you, and a list value repeats the parameter."`
+	Headers      flow.TemplateMap `yaml:"headers" doc:"Headers to send, name: template. The message's own headers are not forwarded."`
+	Body         *flow.Template   `yaml:"body" doc:"The body to send instead of the message body. A list or mapping is sent as JSON; text that is a JSON object or array as application/json, other text as text/plain."`
+	Form         flow.TemplateMap `yaml:"form" doc:"Send these fields as an HTML form (application/x-www-form-urlencoded), name: template; not together with body."`
+	ContentType  string           `yaml:"content_type" doc:"The Content-Type of what is sent, overriding the one Stride works out."`
+	Auth         *requestAuth     `yaml:"auth" doc:"Credentials: {basic: {user, password}} or {bearer: token}, usually from secret.*."`
+	Timeout      time.Duration    `yaml:"timeout" default:"30s" doc:"How long one attempt may take, answer included; the message's own deadline also applies."`
+	Into         string           `yaml:"into" default:"body" doc:"Where the answer goes: body (it becomes the message body, with its content type) or property.NAME (decoded JSON when the answer is JSON, else text; the body stays)."`
+	AcceptStatus []int            `yaml:"accept_status" doc:"Statuses besides 2xx that are an answer, not an error, e.g. [404] for 'no data'."`
+	MaxResponse  flow.ByteSize    `yaml:"max_response" default:"10MiB" doc:"The largest answer accepted; a larger one fails the step."`
+	Retry        *requestRetry    `yaml:"retry" doc:"Retries on connection errors, 5xx and 429: {max_attempts (default 1: none), backoff (500ms, doubling, jittered), max_backoff (30s), non_idempotent (false: POST and PATCH are not repeated), reset_headers}. Retry-After and rate-limit reset headers are honoured; a wait that would pass the message's deadline is not started."`
+	CSRF         yaml.Node        `yaml:"csrf" doc:"SAP OData CSRF handshake: true, or {url: ...} to fetch the token from another URL (default: the request URL). The token and session cookies are fetched once and reused; a 403 'X-CSRF-Token: Required' fetches a new one and sends again."`
 }
 
 type requestAuth struct {
 	Basic  *basicCredentials `yaml:"basic" doc:"HTTP Basic authentication: {user, password}."`
-	Bearer *engine.Template  `yaml:"bearer" doc:"An OAuth access token, sent as Authorization: Bearer <token>."`
+	Bearer *flow.Template    `yaml:"bearer" doc:"An OAuth access token, sent as Authorization: Bearer <token>."`
 }
 
 type basicCredentials struct {
-	User     *engine.Template `yaml:"user" required:"true" doc:"The user name."`
-	Password *engine.Template `yaml:"password" required:"true" doc:"The password, normally ${secret.NAME}."`
+	User     *flow.Template `yaml:"user" required:"true" doc:"The user name."`
+	Password *flow.Template `yaml:"password" required:"true" doc:"The password, normally ${secret.NAME}."`
 }
 
 type requestRetry struct {
@@ -73,7 +73,7 @@ type requestStep struct {
 	retry        requestRetry
 	resetHeaders []string
 	csrf         bool
-	csrfURL      *engine.Template // nil: the request URL
+	csrfURL      *flow.Template // nil: the request URL
 
 	// When url is a literal, its parsed form, its display and its client.
 	static      *reqTarget
@@ -89,7 +89,7 @@ type reqTarget struct {
 }
 
 func init() {
-	engine.RegisterStep(engine.StepKind[requestConfig]{
+	flow.RegisterStep(flow.StepKind[requestConfig]{
 		Name:    "request",
 		Summary: "Calls an HTTP(S) endpoint and takes its answer (CPI's HTTP receiver adapter, request-reply).",
 		Doc: "Sends a request built from templates and, by default, makes the answer the message body; with into: property.NAME the answer lands in a property and the body stays. " +
@@ -115,7 +115,7 @@ func init() {
 	})
 }
 
-func buildRequest(b *engine.Builder, c *requestConfig) (engine.Step, error) {
+func buildRequest(b *flow.Builder, c *requestConfig) (flow.Step, error) {
 	s := &requestStep{name: b.StepName(), c: c}
 	bad := false
 	fail := func(key, format string, args ...any) {
@@ -196,13 +196,13 @@ func buildRequest(b *engine.Builder, c *requestConfig) (engine.Step, error) {
 		bad = true
 	}
 	if bad {
-		return nil, engine.ErrReported
+		return nil, flow.ErrReported
 	}
 	return s, nil
 }
 
 // buildCSRF reads csrf: true | false | {url: TEMPLATE}.
-func (s *requestStep) buildCSRF(b *engine.Builder, n *yaml.Node) bool {
+func (s *requestStep) buildCSRF(b *flow.Builder, n *yaml.Node) bool {
 	for n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
@@ -224,7 +224,7 @@ func (s *requestStep) buildCSRF(b *engine.Builder, n *yaml.Node) bool {
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			if k.Value != "url" {
-				b.Errorf(engine.Pos{File: at.File, Line: k.Line, Col: k.Column}, "%s: csrf: unknown key %q (valid keys: url)", s.name, k.Value)
+				b.Errorf(flow.Pos{File: at.File, Line: k.Line, Col: k.Column}, "%s: csrf: unknown key %q (valid keys: url)", s.name, k.Value)
 				return false
 			}
 			t := b.CompileTemplate(v)
@@ -234,7 +234,7 @@ func (s *requestStep) buildCSRF(b *engine.Builder, n *yaml.Node) bool {
 			if lit, ok := t.Literal(); ok {
 				raw, isText := lit.(string)
 				if _, err := parseTarget(raw); !isText || err != nil {
-					b.Errorf(engine.Pos{File: at.File, Line: v.Line, Col: v.Column}, "%s: csrf url: not an http:// or https:// URL", s.name)
+					b.Errorf(flow.Pos{File: at.File, Line: v.Line, Col: v.Column}, "%s: csrf url: not an http:// or https:// URL", s.name)
 					return false
 				}
 			}
@@ -292,7 +292,7 @@ type reqAnswer struct {
 	body   []byte
 }
 
-func (s *requestStep) Run(ctx context.Context, x *engine.Exchange) error {
+func (s *requestStep) Run(ctx context.Context, x *flow.Exchange) error {
 	o, err := s.prepare(x)
 	if err != nil {
 		return err
@@ -324,7 +324,7 @@ func (s *requestStep) accepted(status int) bool {
 }
 
 // prepare evaluates the templates: URL, query, headers, auth, body.
-func (s *requestStep) prepare(x *engine.Exchange) (*outbound, error) {
+func (s *requestStep) prepare(x *flow.Exchange) (*outbound, error) {
 	to := s.static
 	if to == nil || len(s.c.Query) > 0 {
 		raw, err := s.c.URL.String(x)
@@ -422,7 +422,7 @@ func (t *reqTarget) via(rt http.RoundTripper) *reqTarget {
 }
 
 // payload works out the body and its content type.
-func (s *requestStep) payload(x *engine.Exchange, o *outbound) error {
+func (s *requestStep) payload(x *flow.Exchange, o *outbound) error {
 	var ct string
 	switch {
 	case s.c.Body != nil:
@@ -466,11 +466,11 @@ func (s *requestStep) payload(x *engine.Exchange, o *outbound) error {
 func addValues(vals url.Values, key string, v any) {
 	if list, ok := v.([]any); ok {
 		for _, item := range list {
-			vals.Add(key, engine.Stringify(item))
+			vals.Add(key, flow.Stringify(item))
 		}
 		return
 	}
-	vals.Add(key, engine.Stringify(v))
+	vals.Add(key, flow.Stringify(v))
 }
 
 func looksLikeJSON(b []byte) bool {
@@ -491,7 +491,7 @@ type attemptResult struct {
 // exchange runs attempts until one is final, retries are spent, or the
 // next wait would pass the message's deadline. note tells how it ended
 // when that matters to the reader of the error.
-func (s *requestStep) exchange(ctx context.Context, x *engine.Exchange, o *outbound) (res attemptResult, note string) {
+func (s *requestStep) exchange(ctx context.Context, x *flow.Exchange, o *outbound) (res attemptResult, note string) {
 	r := &s.retry
 	for attempt := 1; ; attempt++ {
 		began := time.Now()
@@ -659,7 +659,7 @@ func (s *requestStep) fetchCSRF(actx, ctx context.Context, o *outbound) (string,
 		return "", "", &csrfFetchError{final: errors.As(err, &tl), err: transportError(shown, err, actx, ctx, s.c.Timeout)}
 	}
 	if a.status < 200 || a.status > 299 {
-		return "", "", &csrfFetchError{status: a.status, header: a.header, err: &engine.StatusError{Status: a.status, Body: truncateUTF8(a.body, 4<<10), Msg: answeredMsg(shown, a)}}
+		return "", "", &csrfFetchError{status: a.status, header: a.header, err: &flow.StatusError{Status: a.status, Body: truncateUTF8(a.body, 4<<10), Msg: answeredMsg(shown, a)}}
 	}
 	tok := strings.TrimSpace(a.header.Get("X-Csrf-Token"))
 	if tok == "" || strings.EqualFold(tok, "required") {
@@ -714,7 +714,7 @@ func transportError(shown string, err error, actx, ctx context.Context, timeout 
 }
 
 // recordAnswer sets what every answer leaves on the message.
-func recordAnswer(x *engine.Exchange, a *reqAnswer) {
+func recordAnswer(x *flow.Exchange, a *reqAnswer) {
 	x.Msg.SetHeader("CamelHttpResponseCode", strconv.Itoa(a.status))
 	x.Msg.Property["http_status"] = a.status
 	hm := make(map[string]any, len(a.header))
@@ -727,7 +727,7 @@ func recordAnswer(x *engine.Exchange, a *reqAnswer) {
 }
 
 // deliver puts an accepted answer where into says.
-func (s *requestStep) deliver(x *engine.Exchange, a *reqAnswer) error {
+func (s *requestStep) deliver(x *flow.Exchange, a *reqAnswer) error {
 	ct := a.header.Get("Content-Type")
 	if s.intoProp == "" {
 		x.Msg.SetBody(a.body, ct)
@@ -756,12 +756,12 @@ func isJSONType(ct string) bool {
 // statusError is the failure of a non-accepted answer: it carries the
 // status and (truncated) body for on_error, and reads like
 // "POST https://host/path answered 401: {...}".
-func statusError(x *engine.Exchange, shown string, a *reqAnswer, note string) error {
+func statusError(x *flow.Exchange, shown string, a *reqAnswer, note string) error {
 	msg := answeredMsg(shown, a)
 	if note != "" {
 		msg += " (" + note + ")"
 	}
-	return &engine.StatusError{Status: a.status, Body: x.Redact(truncateUTF8(a.body, 4<<10)), Msg: x.Redact(msg)}
+	return &flow.StatusError{Status: a.status, Body: x.Redact(truncateUTF8(a.body, 4<<10)), Msg: x.Redact(msg)}
 }
 
 func answeredMsg(shown string, a *reqAnswer) string {
@@ -774,14 +774,14 @@ func answeredMsg(shown string, a *reqAnswer) string {
 
 // redactErr masks secrets in a failure, keeping what it wraps (a deadline
 // stays a deadline for the executor). A StatusError keeps its type.
-func redactErr(x *engine.Exchange, err error, note string) error {
-	var se *engine.StatusError
+func redactErr(x *flow.Exchange, err error, note string) error {
+	var se *flow.StatusError
 	if errors.As(err, &se) {
 		msg := se.Msg
 		if note != "" {
 			msg += " (" + note + ")"
 		}
-		return &engine.StatusError{Status: se.Status, Body: x.Redact(se.Body), Msg: x.Redact(msg)}
+		return &flow.StatusError{Status: se.Status, Body: x.Redact(se.Body), Msg: x.Redact(msg)}
 	}
 	msg := err.Error()
 	if note != "" {

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
 	"github.com/stride-engine/stride/steps"
 )
 
@@ -93,10 +93,10 @@ func replies(hs ...http.HandlerFunc) http.HandlerFunc {
 
 // flowOf loads a flow with a call trigger: head holds top-level keys
 // (env:, secrets:), steps the steps indented by two spaces.
-func reqFlow(t testing.TB, head, stepsYAML string, vars map[string]string) *engine.FlowSet {
+func reqFlow(t testing.TB, head, stepsYAML string, vars map[string]string) *flow.FlowSet {
 	t.Helper()
 	src := "flow: f\ntrigger: {call: {}}\n" + head + "steps:\n" + strings.TrimLeft(stepsYAML, "\n")
-	set, err := engine.Load([]engine.Source{{Name: "f.yaml", Data: []byte(src)}})
+	set, err := flow.Load([]flow.Source{{Name: "f.yaml", Data: []byte(src)}})
 	if err != nil {
 		t.Fatalf("load: %v", err)
 	}
@@ -106,17 +106,17 @@ func reqFlow(t testing.TB, head, stepsYAML string, vars map[string]string) *engi
 	return set
 }
 
-func runReqFlow(ctx context.Context, set *engine.FlowSet, body, contentType string) (*engine.Exchange, error) {
+func runReqFlow(ctx context.Context, set *flow.FlowSet, body, contentType string) (*flow.Exchange, error) {
 	if contentType == "" {
 		contentType = "application/json"
 	}
-	x := engine.NewExchange("m1", engine.NewMessage([]byte(body), contentType), set, nil)
+	x := flow.NewExchange("m1", flow.NewMessage([]byte(body), contentType), set, nil)
 	return x, set.Run(ctx, "f", x)
 }
 
-func wantReqStatus(t *testing.T, err error, status int) *engine.StatusError {
+func wantReqStatus(t *testing.T, err error, status int) *flow.StatusError {
 	t.Helper()
-	var se *engine.StatusError
+	var se *flow.StatusError
 	if !errors.As(err, &se) {
 		t.Fatalf("want a StatusError %d, got %v", status, err)
 	}
@@ -714,7 +714,7 @@ func (f *fakeSAP) expire() {
 	f.mu.Unlock()
 }
 
-func sapFlow(t testing.TB, f *fakeSAP, user string) *engine.FlowSet {
+func sapFlow(t testing.TB, f *fakeSAP, user string) *flow.FlowSet {
 	return reqFlow(t, "secrets: [MKC_PASSWORD]\n", fmt.Sprintf(`
   - request:
       method: POST
@@ -956,7 +956,7 @@ func TestRequestRunTimeURLErrors(t *testing.T) {
 
 func TestRequestExampleLoads(t *testing.T) {
 	var example string
-	for _, k := range engine.StepKinds() {
+	for _, k := range flow.StepKinds() {
 		if k.Name == "request" {
 			example = k.Example
 		}
@@ -965,7 +965,7 @@ func TestRequestExampleLoads(t *testing.T) {
 		t.Fatal("request is not registered")
 	}
 	src := "flow: f\ntrigger: {call: {}}\nenv: [FITBIT_API_URL, MKC_URL, MKC_USER]\nsecrets: [MKC_PASSWORD]\nsteps:\n" + indentReq(example, "  ")
-	if _, err := engine.Load([]engine.Source{{Name: "f.yaml", Data: []byte(src)}}); err != nil {
+	if _, err := flow.Load([]flow.Source{{Name: "f.yaml", Data: []byte(src)}}); err != nil {
 		t.Errorf("the example does not load: %v\n%s", err, src)
 	}
 }
@@ -1003,7 +1003,7 @@ func BenchmarkRequestStep(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		x := engine.NewExchange("m", engine.NewMessage(nil, ""), set, nil)
+		x := flow.NewExchange("m", flow.NewMessage(nil, ""), set, nil)
 		if err := set.Run(ctx, "f", x); err != nil {
 			b.Fatal(err)
 		}

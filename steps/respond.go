@@ -5,26 +5,26 @@ import (
 	"net/http"
 	"net/textproto"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
 )
 
 // respondConfig sets the reply of an http-triggered flow and ends it.
 type respondConfig struct {
-	Status      *engine.Template   `yaml:"status" default:"200" doc:"The HTTP status, 100 to 599."`
-	Body        *engine.Template   `yaml:"body" doc:"The reply body; default: the current message body."`
-	ContentType string             `yaml:"content_type" doc:"The reply's content type; default: the message's when body is not given, application/json for a structured body, else text/plain."`
-	Headers     engine.TemplateMap `yaml:"headers" doc:"Headers of the reply."`
+	Status      *flow.Template   `yaml:"status" default:"200" doc:"The HTTP status, 100 to 599."`
+	Body        *flow.Template   `yaml:"body" doc:"The reply body; default: the current message body."`
+	ContentType string           `yaml:"content_type" doc:"The reply's content type; default: the message's when body is not given, application/json for a structured body, else text/plain."`
+	Headers     flow.TemplateMap `yaml:"headers" doc:"Headers of the reply."`
 }
 
 type respondStep struct{ c *respondConfig }
 
 func init() {
-	engine.RegisterStep(engine.StepKind[respondConfig]{
+	flow.RegisterStep(flow.StepKind[respondConfig]{
 		Name:    "respond",
 		Summary: "Answers the HTTP request and ends the flow.",
 		Doc:     "The steps after respond do not run. Inside on_error, respond ends the message as COMPLETED with that answer.",
 		Example: "- respond: {status: 302, headers: {Location: '${property.url}'}}",
-		Build: func(b *engine.Builder, c *respondConfig) (engine.Step, error) {
+		Build: func(b *flow.Builder, c *respondConfig) (flow.Step, error) {
 			if v, ok := c.Status.Literal(); ok {
 				if n, ok := v.(int); !ok || n < 100 || n > 599 {
 					return nil, errorf("status %v is not an HTTP status (100 to 599)", v)
@@ -35,7 +35,7 @@ func init() {
 	})
 }
 
-func (s *respondStep) Run(_ context.Context, x *engine.Exchange) error {
+func (s *respondStep) Run(_ context.Context, x *flow.Exchange) error {
 	status, err := s.c.Status.Int(x)
 	if err != nil {
 		return err
@@ -43,7 +43,7 @@ func (s *respondStep) Run(_ context.Context, x *engine.Exchange) error {
 	if status < 100 || status > 599 {
 		return errorf("status %d is not an HTTP status", status)
 	}
-	r := &engine.Response{Status: status, Header: map[string]string{}, Body: x.Msg.Body(), ContentType: x.Msg.ContentType()}
+	r := &flow.Response{Status: status, Header: map[string]string{}, Body: x.Msg.Body(), ContentType: x.Msg.ContentType()}
 	if s.c.Body != nil {
 		v, err := s.c.Body.Eval(x)
 		if err != nil {

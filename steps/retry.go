@@ -3,7 +3,7 @@ package steps
 import (
 	"context"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
 )
 
 // retryConfig, inside on_error, runs the failed step again.
@@ -15,12 +15,12 @@ type retryConfig struct {
 type retryStep struct{ c *retryConfig }
 
 func init() {
-	engine.RegisterStep(engine.StepKind[retryConfig]{
+	flow.RegisterStep(flow.StepKind[retryConfig]{
 		Name:    "retry",
 		Summary: "Inside on_error: runs the failed step again, after a repair.",
 		Doc:     "The pattern \"on 401, refresh the token and send again\". Once max retries are spent the original error fails the message. The rest of on_error after retry does not run.",
 		Example: "on_error:\n  - route:\n      - when: error.status == 401\n        steps:\n          - call: {flow: fitbit-refresh-token}\n          - retry: {max: 1}",
-		Build: func(b *engine.Builder, c *retryConfig) (engine.Step, error) {
+		Build: func(b *flow.Builder, c *retryConfig) (flow.Step, error) {
 			if !b.InOnError() {
 				return nil, errorf("retry only works inside on_error")
 			}
@@ -32,7 +32,7 @@ func init() {
 	})
 }
 
-func (s *retryStep) Run(_ context.Context, x *engine.Exchange) error {
-	x.RequestRetry(engine.RetryRequest{Max: s.c.Max, From: s.c.From})
+func (s *retryStep) Run(_ context.Context, x *flow.Exchange) error {
+	x.RequestRetry(flow.RetryRequest{Max: s.c.Max, From: s.c.From})
 	return nil
 }

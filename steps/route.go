@@ -3,7 +3,7 @@ package steps
 import (
 	"context"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
 )
 
 // routeConfig is a content-based router: the first branch whose condition
@@ -13,23 +13,23 @@ type routeConfig struct {
 }
 
 type routeBranch struct {
-	Pos       engine.Pos
-	When      *engine.Condition `yaml:"when" doc:"An expression; the branch runs when it is true."`
-	XPath     string            `yaml:"xpath" doc:"An XPath on the XML body; the branch runs when it selects nodes (or is true)."`
-	Steps     engine.Steps      `yaml:"steps" doc:"The steps of the branch."`
-	Otherwise engine.Steps      `yaml:"otherwise" doc:"Steps run when no branch matched; only in the last branch."`
+	Pos       flow.Pos
+	When      *flow.Condition `yaml:"when" doc:"An expression; the branch runs when it is true."`
+	XPath     string          `yaml:"xpath" doc:"An XPath on the XML body; the branch runs when it selects nodes (or is true)."`
+	Steps     flow.Steps      `yaml:"steps" doc:"The steps of the branch."`
+	Otherwise flow.Steps      `yaml:"otherwise" doc:"Steps run when no branch matched; only in the last branch."`
 }
 
 type routeStep struct{ branches []routeBranch }
 
 func init() {
-	engine.RegisterStep(engine.StepKind[routeConfig]{
+	flow.RegisterStep(flow.StepKind[routeConfig]{
 		Name:      "route",
 		Summary:   "Runs the first branch whose condition holds (CPI's router).",
 		Doc:       "Each branch has when (an expression) or xpath (true when it selects nodes), and steps. A last branch with otherwise runs when nothing matched. With no match the message goes on unchanged.",
 		Example:   "- route:\n    - when: request.method == \"GET\"\n      steps:\n        - respond: {status: 204}\n    - xpath: /user[scope='activity']\n      steps:\n        - log: has activity\n    - otherwise:\n        - fail: unexpected message",
 		Shorthand: "branches",
-		Build: func(b *engine.Builder, c *routeConfig) (engine.Step, error) {
+		Build: func(b *flow.Builder, c *routeConfig) (flow.Step, error) {
 			bad := false
 			for i, br := range c.Branches {
 				conds := 0
@@ -38,7 +38,7 @@ func init() {
 				}
 				if br.XPath != "" {
 					conds++
-					if err := engine.CompileXPath(br.XPath); err != nil {
+					if err := flow.CompileXPath(br.XPath); err != nil {
 						b.Errorf(br.Pos, "route branch %d: %v", i+1, err)
 						bad = true
 					}
@@ -56,7 +56,7 @@ func init() {
 				}
 			}
 			if bad {
-				return nil, engine.ErrReported
+				return nil, flow.ErrReported
 			}
 			if len(c.Branches) == 0 {
 				return nil, errorf("route needs at least one branch")
@@ -66,7 +66,7 @@ func init() {
 	})
 }
 
-func (s *routeStep) Run(ctx context.Context, x *engine.Exchange) error {
+func (s *routeStep) Run(ctx context.Context, x *flow.Exchange) error {
 	for i := range s.branches {
 		br := &s.branches[i]
 		if br.Otherwise.Len() > 0 {
@@ -84,7 +84,7 @@ func (s *routeStep) Run(ctx context.Context, x *engine.Exchange) error {
 }
 
 // matches evaluates a condition given as an expression or as an XPath.
-func matches(x *engine.Exchange, when *engine.Condition, xpath string) (bool, error) {
+func matches(x *flow.Exchange, when *flow.Condition, xpath string) (bool, error) {
 	if when != nil {
 		return when.Eval(x)
 	}
@@ -92,5 +92,5 @@ func matches(x *engine.Exchange, when *engine.Condition, xpath string) (bool, er
 	if err != nil {
 		return false, err
 	}
-	return engine.XPathBool(doc, xpath)
+	return flow.XPathBool(doc, xpath)
 }

@@ -5,17 +5,17 @@ import (
 	"encoding/json"
 	"net/textproto"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
 )
 
 // setConfig is the content modifier: it sets headers, properties and the body.
 type setConfig struct {
-	Headers          engine.TemplateMap `yaml:"headers" doc:"Headers to set, name: template. Names are stored in canonical form (X-Fitbit-Signature)."`
-	Properties       engine.TemplateMap `yaml:"properties" doc:"Properties to set, name: template, in order: a later one may use an earlier one. A lone ${...} keeps its type."`
-	Body             *engine.Template   `yaml:"body" doc:"The new body. Text is written as is; a list or mapping value is written as JSON."`
-	ContentType      string             `yaml:"content_type" doc:"The body's content type; default: unchanged for text, application/json for structured values."`
-	RemoveHeaders    []string           `yaml:"remove_headers" doc:"Headers to remove."`
-	RemoveProperties []string           `yaml:"remove_properties" doc:"Properties to remove."`
+	Headers          flow.TemplateMap `yaml:"headers" doc:"Headers to set, name: template. Names are stored in canonical form (X-Fitbit-Signature)."`
+	Properties       flow.TemplateMap `yaml:"properties" doc:"Properties to set, name: template, in order: a later one may use an earlier one. A lone ${...} keeps its type."`
+	Body             *flow.Template   `yaml:"body" doc:"The new body. Text is written as is; a list or mapping value is written as JSON."`
+	ContentType      string           `yaml:"content_type" doc:"The body's content type; default: unchanged for text, application/json for structured values."`
+	RemoveHeaders    []string         `yaml:"remove_headers" doc:"Headers to remove."`
+	RemoveProperties []string         `yaml:"remove_properties" doc:"Properties to remove."`
 }
 
 type setStep struct {
@@ -24,12 +24,12 @@ type setStep struct {
 }
 
 func init() {
-	engine.RegisterStep(engine.StepKind[setConfig]{
+	flow.RegisterStep(flow.StepKind[setConfig]{
 		Name:    "set",
 		Summary: "Sets headers, properties and the body (CPI's content modifier).",
 		Doc:     "Entries are evaluated in order, so a property can use one set just before it. Removals happen before the new values are set.",
 		Example: "- set:\n    properties:\n      owner: '${jsonpath(\"$.ownerId\")}'\n      day: '${format_date(now(), \"yyyy-MM-dd\")}'\n    headers: {Content-Type: application/json}",
-		Build: func(b *engine.Builder, c *setConfig) (engine.Step, error) {
+		Build: func(b *flow.Builder, c *setConfig) (flow.Step, error) {
 			if len(c.Headers) == 0 && len(c.Properties) == 0 && c.Body == nil && len(c.RemoveHeaders) == 0 && len(c.RemoveProperties) == 0 {
 				return nil, errorf("set changes nothing: give headers, properties, body, remove_headers or remove_properties")
 			}
@@ -42,7 +42,7 @@ func init() {
 	})
 }
 
-func (s *setStep) Run(_ context.Context, x *engine.Exchange) error {
+func (s *setStep) Run(_ context.Context, x *flow.Exchange) error {
 	m := x.Msg
 	for _, h := range s.c.RemoveHeaders {
 		delete(m.Header, textproto.CanonicalMIMEHeaderKey(h))
@@ -96,5 +96,5 @@ func bodyBytes(v any) ([]byte, string, error) {
 		data, err := json.Marshal(b)
 		return data, "application/json", err
 	}
-	return []byte(engine.Stringify(v)), "", nil
+	return []byte(flow.Stringify(v)), "", nil
 }

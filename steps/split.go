@@ -15,20 +15,20 @@ import (
 	"github.com/antchfx/xmlquery"
 	"github.com/antchfx/xpath"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
 )
 
 // splitConfig is CPI's General and Iterating Splitter with a gather: each
 // selected item runs the nested steps on a message of its own.
 type splitConfig struct {
-	XPath         string       `yaml:"xpath" doc:"An XPath on the XML body; each selected node is an item (an element as its own XML, an attribute or text node as text). Give this or jsonpath."`
-	JSONPath      string       `yaml:"jsonpath" doc:"A JSONPath on the JSON body; each element of a list result is an item, any other result is one item (a string as text, other values as JSON). Give this or xpath."`
-	Parallel      int          `yaml:"parallel" default:"1" doc:"How many items run at once, 1 to 100; 1 runs them one after the other, in order."`
-	OnItemError   string       `yaml:"on_item_error" default:"stop" enum:"stop,continue" doc:"stop: the first failed item fails the split (items not started yet are not started); continue: every item runs and the failures are listed in property split_errors."`
-	Aggregate     string       `yaml:"aggregate" default:"none" enum:"none,json,xml" doc:"none: the body after the split is the body before it; json: a JSON array of the items' final bodies; xml: <aggregate_root><aggregate_item>body</aggregate_item>...</aggregate_root>."`
-	AggregateRoot string       `yaml:"aggregate_root" default:"messages" doc:"With aggregate: xml, the root element."`
-	AggregateItem string       `yaml:"aggregate_item" default:"message" doc:"With aggregate: xml, the element around each item's body."`
-	Steps         engine.Steps `yaml:"steps" required:"true" scope:"split" doc:"The steps run on each item; split.index (from 0), split.size and split.last are in scope."`
+	XPath         string     `yaml:"xpath" doc:"An XPath on the XML body; each selected node is an item (an element as its own XML, an attribute or text node as text). Give this or jsonpath."`
+	JSONPath      string     `yaml:"jsonpath" doc:"A JSONPath on the JSON body; each element of a list result is an item, any other result is one item (a string as text, other values as JSON). Give this or xpath."`
+	Parallel      int        `yaml:"parallel" default:"1" doc:"How many items run at once, 1 to 100; 1 runs them one after the other, in order."`
+	OnItemError   string     `yaml:"on_item_error" default:"stop" enum:"stop,continue" doc:"stop: the first failed item fails the split (items not started yet are not started); continue: every item runs and the failures are listed in property split_errors."`
+	Aggregate     string     `yaml:"aggregate" default:"none" enum:"none,json,xml" doc:"none: the body after the split is the body before it; json: a JSON array of the items' final bodies; xml: <aggregate_root><aggregate_item>body</aggregate_item>...</aggregate_root>."`
+	AggregateRoot string     `yaml:"aggregate_root" default:"messages" doc:"With aggregate: xml, the root element."`
+	AggregateItem string     `yaml:"aggregate_item" default:"message" doc:"With aggregate: xml, the element around each item's body."`
+	Steps         flow.Steps `yaml:"steps" required:"true" scope:"split" doc:"The steps run on each item; split.index (from 0), split.size and split.last are in scope."`
 }
 
 // maxParallel bounds parallel: more would hammer a target and hold that
@@ -49,7 +49,7 @@ type splitStep struct {
 }
 
 func init() {
-	engine.RegisterStep(engine.StepKind[splitConfig]{
+	flow.RegisterStep(flow.StepKind[splitConfig]{
 		Name:    "split",
 		Summary: "Runs steps on each item an XPath or JSONPath selects, one after the other or in parallel (CPI's splitter and gather).",
 		Doc: "Each item runs on a message of its own: the body is the item, headers and properties are copies of the message's (an item's changes stay in that item). " +
@@ -59,7 +59,7 @@ func init() {
 			"With on_item_error: stop the split fails with the lowest failed item's error (items already running finish first); with continue it succeeds and sets split_errors ([{index, error}]) and split_failed. " +
 			"respond directly inside a split is a load error; a respond reached anyway (nested in a route, or by on_error) answers for the whole message, which then ends after the split.",
 		Example: "- datastore_select: {store: fitbit-users}\n- split:\n    xpath: /messages/message\n    parallel: 4\n    on_item_error: continue\n    steps:\n      - set: {properties: {user: '${xpath(\"/message/@id\")}'}}\n      - request: '${env.API_URL}/users/${property.user}/sync'",
-		Build: func(b *engine.Builder, c *splitConfig) (engine.Step, error) {
+		Build: func(b *flow.Builder, c *splitConfig) (flow.Step, error) {
 			bad := false
 			var xp *xpath.Expr
 			report := func(key, format string, args ...any) {
@@ -75,7 +75,7 @@ func init() {
 					report("xpath", "XPath %q: %v", c.XPath, err)
 				}
 			default:
-				if err := engine.CompileJSONPath(c.JSONPath); err != nil {
+				if err := flow.CompileJSONPath(c.JSONPath); err != nil {
 					report("jsonpath", "%v", err)
 				}
 			}
@@ -106,7 +106,7 @@ func init() {
 				report("steps", "retry works in on_error only; an item's failed step runs on_error inside the item, where retry repeats that item's step")
 			}
 			if bad {
-				return nil, engine.ErrReported
+				return nil, flow.ErrReported
 			}
 			jp := strings.ReplaceAll(c.JSONPath, " ", "")
 			return &splitStep{c: c, xpath: xp, wholeArray: jp == "$[*]" || jp == "$", stop: c.OnItemError == "stop",
@@ -126,15 +126,15 @@ type splitItems interface {
 type splitResult struct {
 	done  bool
 	err   error
-	child *engine.Exchange // until adopted by the parent (its trace)
-	resp  *engine.Response // the item answered the request (respond)
-	state string           // the status the item ended with
-	kept  bool             // the item ran to its end: it is aggregated
+	child *flow.Exchange // until adopted by the parent (its trace)
+	resp  *flow.Response // the item answered the request (respond)
+	state string         // the status the item ended with
+	kept  bool           // the item ran to its end: it is aggregated
 	body  []byte
 	ct    string
 }
 
-func (s *splitStep) Run(ctx context.Context, x *engine.Exchange) error {
+func (s *splitStep) Run(ctx context.Context, x *flow.Exchange) error {
 	items, err := s.selectItems(x)
 	if err != nil {
 		return err
@@ -154,7 +154,7 @@ func (s *splitStep) Run(ctx context.Context, x *engine.Exchange) error {
 // splitRun is one run of a split over a message.
 type splitRun struct {
 	s   *splitStep
-	x   *engine.Exchange
+	x   *flow.Exchange
 	n   int
 	res []splitResult
 
@@ -166,14 +166,14 @@ type splitRun struct {
 
 // child makes item i's exchange: the item as body, copies of the
 // message's headers and properties.
-func (r *splitRun) child(items splitItems, i int) (*engine.Exchange, error) {
+func (r *splitRun) child(items splitItems, i int) (*flow.Exchange, error) {
 	body, ct, err := items.body(i)
 	if err != nil {
 		return nil, err
 	}
 	msg := r.x.Msg.Clone() // copies of the headers and properties
 	msg.SetBody(body, ct)
-	return r.x.Child(msg, &engine.SplitInfo{Index: i, Size: r.n, Last: i == r.n-1}), nil
+	return r.x.Child(msg, &flow.SplitInfo{Index: i, Size: r.n, Last: i == r.n-1}), nil
 }
 
 // sequential runs the items one after the other and returns how many it
@@ -237,7 +237,7 @@ func (r *splitRun) parallel(ctx context.Context, items splitItems) int {
 
 // done records item i's outcome and hands the parent, in item order, the
 // trace of every item finished so far.
-func (r *splitRun) done(i int, c *engine.Exchange, err error) {
+func (r *splitRun) done(i int, c *flow.Exchange, err error) {
 	res := splitResult{done: true, err: err, child: c}
 	if c != nil && err == nil && c.Stopped() {
 		res.resp, res.state = c.Response, c.Status
@@ -314,11 +314,11 @@ func (r *splitRun) finish(ctx context.Context, started int) error {
 }
 
 // itemError names the item in its error. The error keeps its identity (a
-// *engine.StepError naming the item's failed step, its status and body),
+// *flow.StepError naming the item's failed step, its status and body),
 // so that the parent knows whether the item's on_error already ran for it.
 func itemError(err error, i, n int) error {
 	what := fmt.Sprintf("item %d of %d (split.index %d)", i+1, n, i)
-	var se *engine.StepError
+	var se *flow.StepError
 	if errors.As(err, &se) {
 		se.Err = fmt.Errorf("%s: %w", what, se.Err)
 		return err
@@ -376,13 +376,13 @@ func (r *splitRun) aggregate() error {
 	return nil
 }
 
-func (s *splitStep) selectItems(x *engine.Exchange) (splitItems, error) {
+func (s *splitStep) selectItems(x *flow.Exchange) (splitItems, error) {
 	if s.c.XPath != "" {
 		doc, err := x.Msg.XML()
 		if err != nil {
 			return nil, err
 		}
-		// Not engine.XPathNodes: it gives an attribute's element, not the
+		// Not flow.XPathNodes: it gives an attribute's element, not the
 		// attribute.
 		it, ok := s.xpath.Evaluate(xmlquery.CreateXPathNavigator(doc)).(*xpath.NodeIterator)
 		if !ok {
@@ -408,7 +408,7 @@ func (s *splitStep) selectItems(x *engine.Exchange) (splitItems, error) {
 	if err != nil {
 		return nil, err
 	}
-	v, err := engine.JSONPathValue(data, s.c.JSONPath)
+	v, err := flow.JSONPathValue(data, s.c.JSONPath)
 	if err != nil {
 		return nil, errorf("JSONPath %q: %w", s.c.JSONPath, err)
 	}

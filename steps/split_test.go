@@ -14,11 +14,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
 )
 
 // jsonBody decodes the message body, failing the test when it is not JSON.
-func jsonBody(t *testing.T, x *engine.Exchange) any {
+func jsonBody(t *testing.T, x *flow.Exchange) any {
 	t.Helper()
 	var v any
 	if err := json.Unmarshal(x.Msg.Body(), &v); err != nil {
@@ -27,7 +27,7 @@ func jsonBody(t *testing.T, x *engine.Exchange) any {
 	return v
 }
 
-func wantJSONBody(t *testing.T, x *engine.Exchange, want string) {
+func wantJSONBody(t *testing.T, x *flow.Exchange, want string) {
 	t.Helper()
 	var w any
 	if err := json.Unmarshal([]byte(want), &w); err != nil {
@@ -139,7 +139,7 @@ func TestSplitJSONItemShapes(t *testing.T) {
       aggregate: json
       steps:
         - set: {properties: {x: 1}}
-`, check: func(t *testing.T, x *engine.Exchange, err error) {
+`, check: func(t *testing.T, x *flow.Exchange, err error) {
 			noError(t, err)
 			wantJSONBody(t, x, `["1", 2, {"a": [true]}, null]`)
 			wantProp(t, x, "split_size", 4)
@@ -150,7 +150,7 @@ func TestSplitJSONItemShapes(t *testing.T) {
       aggregate: json
       steps:
         - set: {body: '${json.ownerId}/${split.size}'}
-`, check: func(t *testing.T, x *engine.Exchange, err error) {
+`, check: func(t *testing.T, x *flow.Exchange, err error) {
 			noError(t, err)
 			wantJSONBody(t, x, `["B/1"]`)
 		}},
@@ -160,7 +160,7 @@ func TestSplitJSONItemShapes(t *testing.T) {
       aggregate: xml
       steps:
         - set: {properties: {x: 1}}
-`, check: func(t *testing.T, x *engine.Exchange, err error) {
+`, check: func(t *testing.T, x *flow.Exchange, err error) {
 			noError(t, err)
 			if got := string(x.Msg.Body()); got != "<messages><message>C</message></messages>" {
 				t.Errorf("got %s", got)
@@ -600,7 +600,7 @@ func TestSplitItemErrorHandledOnceByOnError(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Count(err.Error(), "then on_error failed") > 1 {
 				t.Fatalf("got %v, want %q", err, tc.want)
 			}
-			var se *engine.StepError
+			var se *flow.StepError
 			if !errors.As(err, &se) || se.Status != 401 || se.Step != "send" {
 				t.Errorf("want the item's step error with status 401, got %#v", se)
 			}
@@ -712,7 +712,7 @@ func TestSplitLoadErrors(t *testing.T) {
 	}
 	// retry directly in a split that is part of on_error.
 	src := "flow: f\ntrigger: {call: {}}\nsteps:\n  - fail: x\non_error:\n  - split:\n      xpath: /a\n      steps: [{retry: {max: 1}}]\n"
-	if _, err := engine.Load([]engine.Source{{Name: "f.yaml", Data: []byte(src)}}); err == nil || !strings.Contains(err.Error(), "f.yaml:8:7: split: retry works in on_error only") {
+	if _, err := flow.Load([]flow.Source{{Name: "f.yaml", Data: []byte(src)}}); err == nil || !strings.Contains(err.Error(), "f.yaml:8:7: split: retry works in on_error only") {
 		t.Errorf("retry inside a split: got %v", err)
 	}
 	if e := loadError("  - split:\n      xpath: /a\n      aggregate: xml\n      aggregate_root: r\n      steps: [{set: {properties: {i: '${split.index + split.size}', l: '${split.last}'}}}]\n"); e != "" {
@@ -721,7 +721,7 @@ func TestSplitLoadErrors(t *testing.T) {
 }
 
 func TestSplitExampleLoads(t *testing.T) {
-	for _, k := range engine.StepKinds() {
+	for _, k := range flow.StepKinds() {
 		if k.Name != "split" {
 			continue
 		}
@@ -734,7 +734,7 @@ func TestSplitExampleLoads(t *testing.T) {
 			}
 		}
 		src := "flow: f\ntrigger: {call: {}}\nenv: [API_URL]\nsteps:\n" + indentReq(k.Example, "  ")
-		if _, err := engine.Load([]engine.Source{{Name: "f.yaml", Data: []byte(src)}}); err != nil {
+		if _, err := flow.Load([]flow.Source{{Name: "f.yaml", Data: []byte(src)}}); err != nil {
 			t.Errorf("the example does not load: %v\n%s", err, src)
 		}
 		return
@@ -759,7 +759,7 @@ steps:
       steps:
         - set: {properties: {owner: '${json.id}'}}
 `
-	set, err := engine.Load([]engine.Source{{Name: "f.yaml", Data: []byte(src)}})
+	set, err := flow.Load([]flow.Source{{Name: "f.yaml", Data: []byte(src)}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -767,7 +767,7 @@ steps:
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		x := engine.NewExchange("m1", engine.NewMessage(body, "application/json"), set, nil)
+		x := flow.NewExchange("m1", flow.NewMessage(body, "application/json"), set, nil)
 		if err := set.Run(ctx, "f", x); err != nil {
 			b.Fatal(err)
 		}

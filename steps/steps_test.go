@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
 )
 
 func TestSet(t *testing.T) {
@@ -14,20 +14,20 @@ func TestSet(t *testing.T) {
       properties:
         a: 2
         b: '${property.a * 10}'
-        c: 'n=${property.b}'`, check: func(t *testing.T, x *engine.Exchange, err error) {
+        c: 'n=${property.b}'`, check: func(t *testing.T, x *flow.Exchange, err error) {
 			noError(t, err)
 			wantProp(t, x, "b", 20)
 			wantProp(t, x, "c", "n=20")
 		}},
 		{name: "headers are canonical", steps: `
-  - set: {headers: {x-fitbit-signature: abc}}`, check: func(t *testing.T, x *engine.Exchange, err error) {
+  - set: {headers: {x-fitbit-signature: abc}}`, check: func(t *testing.T, x *flow.Exchange, err error) {
 			noError(t, err)
 			if x.Msg.Header["X-Fitbit-Signature"] != "abc" {
 				t.Errorf("headers %v", x.Msg.Header)
 			}
 		}},
 		{name: "structured body becomes JSON", steps: `
-  - set: {body: '${ {"a": [1, 2]} }'}`, contentType: "text/plain", check: func(t *testing.T, x *engine.Exchange, err error) {
+  - set: {body: '${ {"a": [1, 2]} }'}`, contentType: "text/plain", check: func(t *testing.T, x *flow.Exchange, err error) {
 			noError(t, err)
 			if string(x.Msg.Body()) != `{"a":[1,2]}` || x.Msg.ContentType() != "application/json" {
 				t.Errorf("%q %q", x.Msg.Body(), x.Msg.ContentType())
@@ -35,14 +35,14 @@ func TestSet(t *testing.T) {
 		}},
 		{name: "text body keeps the content type unless given", steps: `
   - set: {body: 'hello ${json.name}'}
-  - set: {properties: {ct: '${header["Content-Type"] ?? "unset"}'}}`, body: `{"name":"Ada"}`, check: func(t *testing.T, x *engine.Exchange, err error) {
+  - set: {properties: {ct: '${header["Content-Type"] ?? "unset"}'}}`, body: `{"name":"Ada"}`, check: func(t *testing.T, x *flow.Exchange, err error) {
 			noError(t, err)
 			if string(x.Msg.Body()) != "hello Ada" || x.Msg.ContentType() != "application/json" {
 				t.Errorf("%q %q", x.Msg.Body(), x.Msg.ContentType())
 			}
 		}},
 		{name: "content type given", steps: `
-  - set: {body: '<a/>', content_type: application/xml}`, check: func(t *testing.T, x *engine.Exchange, err error) {
+  - set: {body: '<a/>', content_type: application/xml}`, check: func(t *testing.T, x *flow.Exchange, err error) {
 			noError(t, err)
 			if x.Msg.ContentType() != "application/xml" {
 				t.Errorf("%q", x.Msg.ContentType())
@@ -50,14 +50,14 @@ func TestSet(t *testing.T) {
 		}},
 		{name: "removals", steps: `
   - set: {properties: {a: 1, b: 2}, headers: {X-A: a}}
-  - set: {remove_properties: [a], remove_headers: [x-a]}`, check: func(t *testing.T, x *engine.Exchange, err error) {
+  - set: {remove_properties: [a], remove_headers: [x-a]}`, check: func(t *testing.T, x *flow.Exchange, err error) {
 			noError(t, err)
 			if _, ok := x.Msg.Property["a"]; ok || x.Msg.Property["b"] != 2 || x.Msg.Header["X-A"] != "" {
 				t.Errorf("%v %v", x.Msg.Property, x.Msg.Header)
 			}
 		}},
 		{name: "a failing property names itself", steps: `
-  - set: {properties: {owner: '${json.ownerId}'}}`, body: `{}`, check: func(t *testing.T, x *engine.Exchange, err error) {
+  - set: {properties: {owner: '${json.ownerId}'}}`, body: `{}`, check: func(t *testing.T, x *flow.Exchange, err error) {
 			if err == nil || !strings.Contains(err.Error(), "property owner:") || !strings.Contains(err.Error(), "f / set (f.yaml:4)") {
 				t.Errorf("got %v", err)
 			}
@@ -81,16 +81,16 @@ func TestRoute(t *testing.T) {
           - set: {properties: {took: otherwise}}
   - set: {properties: {after: true}}`
 	runCases(t, []stepCase{
-		{name: "expression branch", steps: "  - set: {properties: {kind: a}}\n" + steps, body: scopesXML, check: func(t *testing.T, x *engine.Exchange, err error) {
+		{name: "expression branch", steps: "  - set: {properties: {kind: a}}\n" + steps, body: scopesXML, check: func(t *testing.T, x *flow.Exchange, err error) {
 			noError(t, err)
 			wantProp(t, x, "took", "a")
 			wantProp(t, x, "after", true)
 		}},
-		{name: "xpath branch", steps: "  - set: {properties: {kind: b}}\n" + steps, body: scopesXML, check: func(t *testing.T, x *engine.Exchange, err error) {
+		{name: "xpath branch", steps: "  - set: {properties: {kind: b}}\n" + steps, body: scopesXML, check: func(t *testing.T, x *flow.Exchange, err error) {
 			noError(t, err)
 			wantProp(t, x, "took", "xpath")
 		}},
-		{name: "otherwise", steps: "  - set: {properties: {kind: b}}\n" + steps, body: `<user><scope>activity</scope></user>`, check: func(t *testing.T, x *engine.Exchange, err error) {
+		{name: "otherwise", steps: "  - set: {properties: {kind: b}}\n" + steps, body: `<user><scope>activity</scope></user>`, check: func(t *testing.T, x *flow.Exchange, err error) {
 			noError(t, err)
 			wantProp(t, x, "took", "otherwise")
 		}},
@@ -98,14 +98,14 @@ func TestRoute(t *testing.T) {
   - route:
       - when: "false"
         steps: [{fail: never}]
-  - set: {properties: {after: true}}`, check: func(t *testing.T, x *engine.Exchange, err error) {
+  - set: {properties: {after: true}}`, check: func(t *testing.T, x *flow.Exchange, err error) {
 			noError(t, err)
 			wantProp(t, x, "after", true)
 		}},
 		{name: "xpath on a non-XML body fails clearly", steps: `
   - route:
       - xpath: /a
-        steps: []`, body: `{"json": true}`, check: func(t *testing.T, x *engine.Exchange, err error) {
+        steps: []`, body: `{"json": true}`, check: func(t *testing.T, x *flow.Exchange, err error) {
 			if err == nil || !strings.Contains(err.Error(), "not well-formed XML") {
 				t.Errorf("got %v", err)
 			}
@@ -113,7 +113,7 @@ func TestRoute(t *testing.T) {
 		{name: "a non-boolean condition fails clearly", steps: `
   - route:
       - when: property.x
-        steps: []`, check: func(t *testing.T, x *engine.Exchange, err error) {
+        steps: []`, check: func(t *testing.T, x *flow.Exchange, err error) {
 			if err == nil || !strings.Contains(err.Error(), "route branch 1") {
 				t.Errorf("got %v", err)
 			}
@@ -133,17 +133,17 @@ func TestRoute(t *testing.T) {
 
 func TestFilter(t *testing.T) {
 	runCases(t, []stepCase{
-		{name: "passes", steps: "  - filter: json.type == \"activities\"\n  - set: {properties: {kept: true}}\n", body: `{"type":"activities"}`, check: func(t *testing.T, x *engine.Exchange, err error) {
+		{name: "passes", steps: "  - filter: json.type == \"activities\"\n  - set: {properties: {kept: true}}\n", body: `{"type":"activities"}`, check: func(t *testing.T, x *flow.Exchange, err error) {
 			noError(t, err)
 			wantProp(t, x, "kept", true)
 		}},
-		{name: "drops as DISCARDED", steps: "  - filter: json.type == \"activities\"\n  - fail: never\n", body: `{"type":"sleep"}`, check: func(t *testing.T, x *engine.Exchange, err error) {
+		{name: "drops as DISCARDED", steps: "  - filter: json.type == \"activities\"\n  - fail: never\n", body: `{"type":"sleep"}`, check: func(t *testing.T, x *flow.Exchange, err error) {
 			noError(t, err)
 			if x.Status != "DISCARDED" {
 				t.Errorf("status %q", x.Status)
 			}
 		}},
-		{name: "custom status and xpath", steps: "  - filter: {xpath: '/user/scope', status: NO_SCOPE}\n  - fail: never\n", body: `<user/>`, check: func(t *testing.T, x *engine.Exchange, err error) {
+		{name: "custom status and xpath", steps: "  - filter: {xpath: '/user/scope', status: NO_SCOPE}\n  - fail: never\n", body: `<user/>`, check: func(t *testing.T, x *flow.Exchange, err error) {
 			noError(t, err)
 			if x.Status != "NO_SCOPE" {
 				t.Errorf("status %q", x.Status)
@@ -157,19 +157,19 @@ func TestFilter(t *testing.T) {
 
 func TestFailAndComplete(t *testing.T) {
 	runCases(t, []stepCase{
-		{name: "fail with status", steps: "  - fail: {message: 'no user ${json.id}', status: 404}\n", body: `{"id":"x"}`, check: func(t *testing.T, x *engine.Exchange, err error) {
-			var se *engine.StatusError
+		{name: "fail with status", steps: "  - fail: {message: 'no user ${json.id}', status: 404}\n", body: `{"id":"x"}`, check: func(t *testing.T, x *flow.Exchange, err error) {
+			var se *flow.StatusError
 			if err == nil || !asStatus(err, &se) || se.Status != 404 || !strings.Contains(err.Error(), "no user x") {
 				t.Errorf("got %v", err)
 			}
 		}},
-		{name: "complete with custom status", steps: "  - complete: ALREADY_CONNECTED\n  - fail: never\n", check: func(t *testing.T, x *engine.Exchange, err error) {
+		{name: "complete with custom status", steps: "  - complete: ALREADY_CONNECTED\n  - fail: never\n", check: func(t *testing.T, x *flow.Exchange, err error) {
 			noError(t, err)
 			if x.Status != "ALREADY_CONNECTED" {
 				t.Errorf("status %q", x.Status)
 			}
 		}},
-		{name: "bare complete", steps: "  - complete\n", check: func(t *testing.T, x *engine.Exchange, err error) {
+		{name: "bare complete", steps: "  - complete\n", check: func(t *testing.T, x *flow.Exchange, err error) {
 			noError(t, err)
 			if !x.Stopped() || x.Status != "COMPLETED" {
 				t.Errorf("stopped=%v status=%q", x.Stopped(), x.Status)
@@ -180,27 +180,27 @@ func TestFailAndComplete(t *testing.T) {
 
 func TestRespond(t *testing.T) {
 	runCases(t, []stepCase{
-		{name: "defaults to the message", steps: "  - respond\n", body: `{"a":1}`, check: func(t *testing.T, x *engine.Exchange, err error) {
+		{name: "defaults to the message", steps: "  - respond\n", body: `{"a":1}`, check: func(t *testing.T, x *flow.Exchange, err error) {
 			noError(t, err)
 			r := x.Response
 			if r.Status != 200 || string(r.Body) != `{"a":1}` || r.ContentType != "application/json" {
 				t.Errorf("%+v", r)
 			}
 		}},
-		{name: "status, headers and text body", steps: "  - respond: {status: '${201}', headers: {location: /x/1}, body: created}\n", check: func(t *testing.T, x *engine.Exchange, err error) {
+		{name: "status, headers and text body", steps: "  - respond: {status: '${201}', headers: {location: /x/1}, body: created}\n", check: func(t *testing.T, x *flow.Exchange, err error) {
 			noError(t, err)
 			r := x.Response
 			if r.Status != 201 || r.Header["Location"] != "/x/1" || string(r.Body) != "created" || !strings.HasPrefix(r.ContentType, "text/plain") {
 				t.Errorf("%+v", r)
 			}
 		}},
-		{name: "204 has no body", steps: "  - respond: {status: 204}\n", body: "ignored", check: func(t *testing.T, x *engine.Exchange, err error) {
+		{name: "204 has no body", steps: "  - respond: {status: 204}\n", body: "ignored", check: func(t *testing.T, x *flow.Exchange, err error) {
 			noError(t, err)
 			if x.Response.Body != nil {
 				t.Errorf("%q", x.Response.Body)
 			}
 		}},
-		{name: "computed status out of range", steps: "  - respond: {status: '${json.s}'}\n", body: `{"s":42}`, check: func(t *testing.T, x *engine.Exchange, err error) {
+		{name: "computed status out of range", steps: "  - respond: {status: '${json.s}'}\n", body: `{"s":42}`, check: func(t *testing.T, x *flow.Exchange, err error) {
 			if err == nil || !strings.Contains(err.Error(), "not an HTTP status") {
 				t.Errorf("got %v", err)
 			}
@@ -212,7 +212,7 @@ func TestLog(t *testing.T) {
 	if e := loadError("  - log: {message: x, level: loud}\n"); !strings.Contains(e, `"loud" is not one of debug, info, warn, error`) {
 		t.Errorf("got %q", e)
 	}
-	runCases(t, []stepCase{{name: "missing value fails", steps: "  - log: '${property.nope}'\n", check: func(t *testing.T, x *engine.Exchange, err error) {
+	runCases(t, []stepCase{{name: "missing value fails", steps: "  - log: '${property.nope}'\n", check: func(t *testing.T, x *flow.Exchange, err error) {
 		if err == nil {
 			t.Error("want error")
 		}

@@ -12,17 +12,17 @@ import (
 	"net/textproto"
 	"strings"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
 )
 
 // verifySignatureConfig checks a webhook's signature header.
 type verifySignatureConfig struct {
-	Header    string           `yaml:"header" required:"true" doc:"The request header that carries the signature, e.g. X-Fitbit-Signature or X-Hub-Signature-256."`
-	Algorithm string           `yaml:"algorithm" default:"hmac-sha256" enum:"hmac-sha1,hmac-sha256,equals" doc:"hmac-sha1 or hmac-sha256: the header is the HMAC of the raw request body with key; equals: the header is the shared secret itself."`
-	Key       *engine.Template `yaml:"key" required:"true" doc:"The HMAC key or shared secret, evaluated per message, e.g. '${secret.FITBIT_CLIENT_SECRET + \"&\"}'."`
-	Encoding  string           `yaml:"encoding" default:"base64" enum:"base64,hex" doc:"How the header writes the HMAC (not used by equals)."`
-	Prefix    string           `yaml:"prefix" doc:"Text before the signature in the header, removed before comparing, e.g. 'sha256=' (GitHub) or 'Bearer '; a header without it does not match."`
-	Status    int              `yaml:"status" default:"401" doc:"The status of a rejected request; Fitbit expects 404."`
+	Header    string         `yaml:"header" required:"true" doc:"The request header that carries the signature, e.g. X-Fitbit-Signature or X-Hub-Signature-256."`
+	Algorithm string         `yaml:"algorithm" default:"hmac-sha256" enum:"hmac-sha1,hmac-sha256,equals" doc:"hmac-sha1 or hmac-sha256: the header is the HMAC of the raw request body with key; equals: the header is the shared secret itself."`
+	Key       *flow.Template `yaml:"key" required:"true" doc:"The HMAC key or shared secret, evaluated per message, e.g. '${secret.FITBIT_CLIENT_SECRET + \"&\"}'."`
+	Encoding  string         `yaml:"encoding" default:"base64" enum:"base64,hex" doc:"How the header writes the HMAC (not used by equals)."`
+	Prefix    string         `yaml:"prefix" doc:"Text before the signature in the header, removed before comparing, e.g. 'sha256=' (GitHub) or 'Bearer '; a header without it does not match."`
+	Status    int            `yaml:"status" default:"401" doc:"The status of a rejected request; Fitbit expects 404."`
 }
 
 type verifySignatureStep struct {
@@ -32,7 +32,7 @@ type verifySignatureStep struct {
 }
 
 func init() {
-	engine.RegisterStep(engine.StepKind[verifySignatureConfig]{
+	flow.RegisterStep(flow.StepKind[verifySignatureConfig]{
 		Name:    "verify_signature",
 		Policy:  true,
 		Summary: "Lets a webhook through only when its signature header matches the HMAC of the raw body (or a shared secret).",
@@ -49,7 +49,7 @@ func init() {
 			"    algorithm: hmac-sha1\n" +
 			"    key: '${secret.FITBIT_CLIENT_SECRET + \"&\"}'\n" +
 			"    status: 404",
-		Build: func(b *engine.Builder, c *verifySignatureConfig) (engine.Step, error) {
+		Build: func(b *flow.Builder, c *verifySignatureConfig) (flow.Step, error) {
 			if c.Header == "" || strings.ContainsAny(c.Header, " :\t") {
 				return nil, errorf("header %q: write a header name such as X-Hub-Signature-256", c.Header)
 			}
@@ -87,7 +87,7 @@ func decodeSignature(sig, enc string) ([]byte, bool) {
 	return nil, false
 }
 
-func (s *verifySignatureStep) Run(ctx context.Context, x *engine.Exchange) error {
+func (s *verifySignatureStep) Run(ctx context.Context, x *flow.Exchange) error {
 	key, err := s.c.Key.String(x)
 	if err != nil {
 		return errorf("key: %w", err)
@@ -103,7 +103,7 @@ func (s *verifySignatureStep) Run(ctx context.Context, x *engine.Exchange) error
 
 // matches reports whether the message carries a valid signature. A
 // missing header, a missing prefix or an undecodable value do not match.
-func (s *verifySignatureStep) matches(x *engine.Exchange, key string) bool {
+func (s *verifySignatureStep) matches(x *flow.Exchange, key string) bool {
 	sig, ok := x.Msg.Header[s.header]
 	if !ok {
 		return false

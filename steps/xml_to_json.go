@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 
-	"github.com/stride-engine/stride/engine"
 	"github.com/stride-engine/stride/engine/convert"
+	"github.com/stride-engine/stride/engine/flow"
 )
 
 // xmlToJSONConfig converts the XML body to JSON.
@@ -18,13 +18,13 @@ type xmlToJSONConfig struct {
 type xmlToJSONStep struct{ opt convert.XMLToJSONOptions }
 
 func init() {
-	engine.RegisterStep(engine.StepKind[xmlToJSONConfig]{
+	flow.RegisterStep(flow.StepKind[xmlToJSONConfig]{
 		Name:    "xml_to_json",
 		Summary: "Converts the XML body to JSON (explicit array paths, typed values).",
 		Doc: "Repeated elements become arrays; attributes become @name keys and mixed text #text. " +
 			"XML with a DOCTYPE is refused: entities are never expanded.",
 		Example: "- xml_to_json: {array_paths: [/messages/message], typed: true}",
-		Build: func(b *engine.Builder, c *xmlToJSONConfig) (engine.Step, error) {
+		Build: func(b *flow.Builder, c *xmlToJSONConfig) (flow.Step, error) {
 			for _, p := range c.ArrayPaths {
 				if p == "" || p == "/" {
 					return nil, errorf("array_paths: %q is not an element path", p)
@@ -35,7 +35,7 @@ func init() {
 	})
 }
 
-func (s *xmlToJSONStep) Run(_ context.Context, x *engine.Exchange) error {
+func (s *xmlToJSONStep) Run(_ context.Context, x *flow.Exchange) error {
 	src := x.Msg.Body()
 	var out bytes.Buffer
 	out.Grow(len(src))

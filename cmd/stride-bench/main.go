@@ -24,7 +24,8 @@ import (
 	"slices"
 	"time"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
+	"github.com/stride-engine/stride/engine/runtime"
 	"github.com/stride-engine/stride/internal/loadgen"
 	_ "github.com/stride-engine/stride/steps"
 )
@@ -107,13 +108,17 @@ func median(v []float64) float64 {
 }
 
 func benchHTTP(w io.Writer, flowsDir string, d time.Duration, rounds, conc int) error {
-	set, err := engine.LoadPaths(flowsDir + "/examples")
+	set, err := flow.LoadPaths(flowsDir + "/examples")
 	if err != nil {
 		return err
 	}
 	set.Bind(func(string) (string, bool) { return "", false })
-	rt := engine.NewRuntime(nil)
+	rt := runtime.New(runtime.Options{})
 	rt.Swap(set)
+	if err := rt.Start(context.Background()); err != nil {
+		return err
+	}
+	defer rt.Stop(context.Background())
 	flowSrv := httptest.NewServer(rt)
 	defer flowSrv.Close()
 	plainSrv := httptest.NewServer(http.HandlerFunc(plainActivity))

@@ -14,7 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/runtime"
 )
 
 func versionedFlow(id, path, v string) string {
@@ -55,8 +55,12 @@ func reloadRun(w io.Writer, n, edits int) error {
 			return err
 		}
 	}
-	rt := engine.NewRuntime(nil)
-	r := &engine.Reloader{Dir: dir, Lookup: func(string) (string, bool) { return "", false }, RT: rt, Log: slog.New(slog.DiscardHandler)}
+	rt := runtime.New(runtime.Options{})
+	if err := rt.Start(context.Background()); err != nil {
+		return err
+	}
+	defer rt.Stop(context.Background())
+	r := &runtime.Reloader{Dir: dir, Lookup: func(string) (string, bool) { return "", false }, RT: rt, Log: slog.New(slog.DiscardHandler)}
 	if res := r.Reload(); !res.OK {
 		return fmt.Errorf("initial load failed: %v", res.Errors)
 	}

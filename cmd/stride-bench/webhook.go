@@ -14,7 +14,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
+	"github.com/stride-engine/stride/engine/runtime"
 	"github.com/stride-engine/stride/engine/store"
 	"github.com/stride-engine/stride/internal/loadgen"
 )
@@ -64,7 +65,7 @@ func benchWebhook(w io.Writer, flowsDir string, d time.Duration, rounds, conc in
 	_ = os.WriteFile(filepath.Join(flows, "webhook.yaml"), src, 0o644)
 	// The consumer is a stub here: the case measures intake.
 	_ = os.WriteFile(filepath.Join(flows, "consumer.yaml"), []byte("flow: fitbit-notifications\ntrigger: {queue: {name: fitbit-notifications, workers: 1}}\nsteps: [complete]\n"), 0o644)
-	set, err := engine.LoadPaths(flows)
+	set, err := flow.LoadPaths(flows)
 	if err != nil {
 		return err
 	}
@@ -76,16 +77,18 @@ func benchWebhook(w io.Writer, flowsDir string, d time.Duration, rounds, conc in
 		if err != nil {
 			return "", nil, err
 		}
-		rt := engine.NewRuntime(nil)
-		rt.SetServices(&engine.Services{KV: db.KV(), Queues: db.Queues(), Log: db.Log()})
+		rt := runtime.New(runtime.Options{Services: &flow.Services{KV: db.KV(), Queues: db.Queues(), Log: db.Log()}})
 		rt.Swap(set)
+		if err := rt.Start(context.Background()); err != nil {
+			db.Close()
+			return "", nil, err
+		}
 		srv := httptest.NewServer(rt)
 		return srv.URL, func() {
 			srv.Close()
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			rt.StopConsumers(ctx)
-			rt.Close()
+			_ = rt.Stop(ctx)
 			db.Close()
 		}, nil
 	}

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/admin"
 	"github.com/stride-engine/stride/engine/store"
 )
 
@@ -20,8 +20,8 @@ import (
 // directory when no Stride runs on it, else the running instance's admin
 // API (badger allows one process per directory).
 type backend interface {
-	messages(flow, status string, limit int) ([]engine.MessageJSON, error)
-	message(id string) ([]engine.MessageJSON, error)
+	messages(flow, status string, limit int) ([]admin.MessageJSON, error)
+	message(id string) ([]admin.MessageJSON, error)
 	replay(id string) (queue string, err error)
 	stores() (map[string]int, error)
 	list(storeName, prefix string, limit int) ([]string, error)
@@ -59,20 +59,20 @@ type dirBackend struct{ db *store.DB }
 
 func (b *dirBackend) close() { b.db.Close() }
 
-func (b *dirBackend) messages(flow, status string, limit int) ([]engine.MessageJSON, error) {
+func (b *dirBackend) messages(flow, status string, limit int) ([]admin.MessageJSON, error) {
 	entries, err := b.db.Log().List(context.Background(), store.Filter{Flow: flow, Status: status, Limit: limit})
 	return toJSON(entries), err
 }
 
-func (b *dirBackend) message(id string) ([]engine.MessageJSON, error) {
+func (b *dirBackend) message(id string) ([]admin.MessageJSON, error) {
 	entries, err := b.db.Log().Get(context.Background(), id)
 	return toJSON(entries), err
 }
 
-func toJSON(entries []store.LogEntry) []engine.MessageJSON {
-	out := make([]engine.MessageJSON, len(entries))
+func toJSON(entries []store.LogEntry) []admin.MessageJSON {
+	out := make([]admin.MessageJSON, len(entries))
 	for i, e := range entries {
-		out[i] = engine.ToMessageJSON(e)
+		out[i] = admin.ToMessageJSON(e)
 	}
 	return out
 }
@@ -167,15 +167,15 @@ func (b *adminBackend) do(method, path string, out any) ([]byte, error) {
 	return data, nil
 }
 
-func (b *adminBackend) messages(flow, status string, limit int) ([]engine.MessageJSON, error) {
-	var out struct{ Messages []engine.MessageJSON }
+func (b *adminBackend) messages(flow, status string, limit int) ([]admin.MessageJSON, error) {
+	var out struct{ Messages []admin.MessageJSON }
 	q := url.Values{"flow": {flow}, "status": {status}, "limit": {fmt.Sprint(limit)}}
 	_, err := b.do("GET", "/admin/messages?"+q.Encode(), &out)
 	return out.Messages, err
 }
 
-func (b *adminBackend) message(id string) ([]engine.MessageJSON, error) {
-	var out struct{ Attempts []engine.MessageJSON }
+func (b *adminBackend) message(id string) ([]admin.MessageJSON, error) {
+	var out struct{ Attempts []admin.MessageJSON }
 	_, err := b.do("GET", "/admin/messages/"+url.PathEscape(id), &out)
 	return out.Attempts, err
 }

@@ -6,13 +6,13 @@ import (
 	"os"
 	"strings"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
 )
 
 // envLookup returns the variable lookup of a run: the process environment,
 // falling back to the KEY=VALUE lines of envFile (when given). The
 // process wins, so an operator can override one value of a shared file.
-func envLookup(envFile string) (engine.Lookup, error) {
+func envLookup(envFile string) (flow.Lookup, error) {
 	fileVars := map[string]string{}
 	if envFile != "" {
 		vars, err := readEnvFile(envFile)

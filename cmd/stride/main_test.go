@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
 )
 
 // strideBin is the stride binary built once for the real-process tests of
@@ -156,7 +156,7 @@ func TestStepsListsEveryKind(t *testing.T) {
 	if !ok || !strings.HasPrefix(steps, "Steps:\n") {
 		t.Fatalf("want a Steps: and a Triggers: section:\n%s", stdout)
 	}
-	if len(engine.StepKinds()) == 0 {
+	if len(flow.StepKinds()) == 0 {
 		t.Fatal("no step kind registered: is the steps package imported?")
 	}
 	listed := func(section, name string) bool {
@@ -167,7 +167,7 @@ func TestStepsListsEveryKind(t *testing.T) {
 		}
 		return false
 	}
-	for _, k := range engine.StepKinds() {
+	for _, k := range flow.StepKinds() {
 		if !listed(steps, k.Name) {
 			t.Errorf("step kind %q is not listed under Steps:\n%s", k.Name, steps)
 		}
@@ -175,7 +175,7 @@ func TestStepsListsEveryKind(t *testing.T) {
 			t.Errorf("summary of %q is not listed: %q", k.Name, k.Summary)
 		}
 	}
-	for _, k := range engine.TriggerKinds() {
+	for _, k := range flow.TriggerKinds() {
 		if !listed(triggers, k.Name) {
 			t.Errorf("trigger kind %q is not listed under Triggers:\n%s", k.Name, triggers)
 		}
@@ -186,14 +186,14 @@ func TestStepsListsEveryKind(t *testing.T) {
 			names = append(names, f[0])
 		}
 	}
-	if len(names) != len(engine.StepKinds()) {
-		t.Errorf("Steps: lists %d kinds %v, want the %d registered", len(names), names, len(engine.StepKinds()))
+	if len(names) != len(flow.StepKinds()) {
+		t.Errorf("Steps: lists %d kinds %v, want the %d registered", len(names), names, len(flow.StepKinds()))
 	}
 }
 
 func TestStepsDescribesOneKind(t *testing.T) {
-	var set *engine.KindInfo
-	for _, k := range engine.StepKinds() {
+	var set *flow.KindInfo
+	for _, k := range flow.StepKinds() {
 		if k.Name == "set" {
 			set = k
 		}
@@ -230,7 +230,7 @@ func TestStepsDescribesOneKind(t *testing.T) {
 	}
 
 	// Every kind, step or trigger, can be described.
-	for _, k := range append(engine.StepKinds(), engine.TriggerKinds()...) {
+	for _, k := range append(flow.StepKinds(), flow.TriggerKinds()...) {
 		code, stdout, stderr := cli("steps", k.Name)
 		if code != 0 || !strings.HasPrefix(stdout, k.Name+" (") {
 			t.Errorf("stride steps %s: exit %d, stdout %q, stderr %q", k.Name, code, stdout, stderr)
@@ -256,10 +256,10 @@ func TestFunctionsListsEverySignature(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d, want 0 (stderr: %s)", code, stderr)
 	}
-	if len(engine.Functions()) == 0 {
+	if len(flow.Functions()) == 0 {
 		t.Fatal("no functions registered")
 	}
-	for _, f := range engine.Functions() {
+	for _, f := range flow.Functions() {
 		if !strings.Contains(stdout, f.Signature+"\n    "+f.Doc+"\n") {
 			t.Errorf("function %s is not listed with its doc", f.Signature)
 		}

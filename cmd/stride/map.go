@@ -16,7 +16,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
 )
 
 // propertyFlags collects repeated --property NAME=VALUE flags.
@@ -112,9 +112,9 @@ func cmdMap(args []string, stdout, stderr io.Writer) int {
 
 	flowSrc := mapFlowSource(tmplPath, string(tmplText), fileVars, *output, *root)
 	cwd, _ := os.Getwd()
-	set, err := engine.Load([]engine.Source{{Name: filepath.Join(cwd, mapFlowID+".yaml"), Data: []byte(flowSrc)}})
+	set, err := flow.Load([]flow.Source{{Name: filepath.Join(cwd, mapFlowID+".yaml"), Data: []byte(flowSrc)}})
 	if err != nil {
-		var el engine.ErrorList
+		var el flow.ErrorList
 		if errors.As(err, &el) {
 			for _, e := range el {
 				e.Pos.File = relPath(cwd, e.Pos.File)
@@ -132,13 +132,13 @@ func cmdMap(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 
-	msg := engine.NewMessage(body, inputContentType(*input, body))
+	msg := flow.NewMessage(body, inputContentType(*input, body))
 	for _, p := range props {
 		msg.Property[p[0]] = p[1]
 	}
-	x := engine.NewExchange(mapFlowID, msg, set, clock)
+	x := flow.NewExchange(mapFlowID, msg, set, clock)
 	if err := set.Run(context.Background(), mapFlowID, x); err != nil {
-		var se *engine.StepError
+		var se *flow.StepError
 		if errors.As(err, &se) {
 			err = se.Err // the map error names the template's file:line; the in-memory flow means nothing here
 		}

@@ -14,8 +14,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/admin"
+	"github.com/stride-engine/stride/engine/flow"
 	"github.com/stride-engine/stride/engine/metrics"
+	"github.com/stride-engine/stride/engine/runtime"
 	"github.com/stride-engine/stride/engine/store"
 )
 
@@ -46,9 +48,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "stride run:", err)
 		return 1
 	}
-	set, err := engine.LoadPaths(*flowsDir)
+	set, err := flow.LoadPaths(*flowsDir)
 	if err != nil {
-		var el engine.ErrorList
+		var el flow.ErrorList
 		if errors.As(err, &el) {
 			for _, e := range el {
 				fmt.Fprintln(stderr, e)
@@ -107,17 +109,21 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer db.Close()
-	rt := engine.NewRuntime(log)
 	m := metrics.New(db)
-	rt.Observer = m
-	rt.SetServices(&engine.Services{KV: db.KV(), Queues: db.Queues(), Log: db.Log()})
+	rt := runtime.New(runtime.Options{Log: log, Observer: m, Services: &flow.Services{KV: db.KV(), Queues: db.Queues(), Log: db.Log()}})
 	rt.Swap(set)
+	if err := rt.Start(context.Background()); err != nil {
+		appLn.Close()
+		adminLn.Close()
+		fmt.Fprintln(stderr, "stride run:", err)
+		return 1
+	}
 
 	var ready atomic.Bool
-	admin := engine.NewAdmin(rt, os.Getenv("STRIDE_ADMIN_TOKEN"), ready.Load)
+	admin := admin.NewAdmin(rt, os.Getenv("STRIDE_ADMIN_TOKEN"), ready.Load)
 	admin.AddStoreRoutes(rt.Services())
 	admin.Handle("GET /metrics", m.Handler())
-	reloader := &engine.Reloader{Dir: *flowsDir, Lookup: lookup, RT: rt, Admin: admin, Log: log, OnResult: m.Reload}
+	reloader := &runtime.Reloader{Dir: *flowsDir, Lookup: lookup, RT: rt, Log: log, OnResult: m.Reload}
 	admin.AddReload(reloader)
 	watchCtx, stopWatch := context.WithCancel(context.Background())
 	defer stopWatch()
@@ -152,9 +158,10 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		log.Error("in-flight requests did not finish in time", "error", err)
 		code = 1
 	}
-	rt.StopTimers(ctx)
-	rt.StopConsumers(ctx)
-	rt.Close()
+	if err := rt.Stop(ctx); err != nil {
+		log.Error("runs still going at the shutdown deadline were cancelled; unfinished queue messages stay queued", "error", err)
+		code = 1
+	}
 	_ = adminSrv.Shutdown(ctx)
 	log.Info("stopped")
 	return code

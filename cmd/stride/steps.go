@@ -5,7 +5,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
 )
 
 func cmdSteps(args []string, stdout, stderr io.Writer) int {
@@ -15,11 +15,11 @@ func cmdSteps(args []string, stdout, stderr io.Writer) int {
 	}
 	if fs.NArg() == 0 {
 		fmt.Fprintln(stdout, "Steps:")
-		for _, k := range engine.StepKinds() {
+		for _, k := range flow.StepKinds() {
 			fmt.Fprintf(stdout, "  %-18s %s\n", k.Name, k.Summary)
 		}
 		fmt.Fprintln(stdout, "\nTriggers:")
-		for _, k := range engine.TriggerKinds() {
+		for _, k := range flow.TriggerKinds() {
 			fmt.Fprintf(stdout, "  %-18s %s\n", k.Name, k.Summary)
 		}
 		fmt.Fprintln(stdout, "\n`stride steps KIND` shows a kind's options; `stride functions` lists expression functions.")
@@ -28,8 +28,8 @@ func cmdSteps(args []string, stdout, stderr io.Writer) int {
 	name := fs.Arg(0)
 	for _, group := range []struct {
 		what  string
-		kinds []*engine.KindInfo
-	}{{"step", engine.StepKinds()}, {"trigger", engine.TriggerKinds()}} {
+		kinds []*flow.KindInfo
+	}{{"step", flow.StepKinds()}, {"trigger", flow.TriggerKinds()}} {
 		for _, k := range group.kinds {
 			if k.Name == name {
 				describeKind(stdout, group.what, k)
@@ -41,7 +41,7 @@ func cmdSteps(args []string, stdout, stderr io.Writer) int {
 	return 1
 }
 
-func describeKind(w io.Writer, what string, k *engine.KindInfo) {
+func describeKind(w io.Writer, what string, k *flow.KindInfo) {
 	fmt.Fprintf(w, "%s (%s)\n  %s\n\n", k.Name, what, k.Summary)
 	if k.Doc != "" {
 		fmt.Fprintf(w, "  %s\n\n", k.Doc)
@@ -80,7 +80,7 @@ func cmdFunctions(args []string, stdout, stderr io.Writer) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	for _, f := range engine.Functions() {
+	for _, f := range flow.Functions() {
 		fmt.Fprintf(stdout, "%s\n    %s\n", f.Signature, f.Doc)
 	}
 	fmt.Fprintln(stdout, "\nexpr-lang's built-ins (len, upper, lower, trim, int, float, string, toJSON, fromJSON, ...) work too.")
@@ -92,6 +92,6 @@ func cmdSchema(args []string, stdout, stderr io.Writer) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	_, _ = stdout.Write(engine.FlowSchema())
+	_, _ = stdout.Write(flow.FlowSchema())
 	return 0
 }

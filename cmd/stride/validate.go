@@ -8,7 +8,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
 )
 
 func newFlags(name, args, doc string, stderr io.Writer) *flag.FlagSet {
@@ -62,9 +62,9 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	if len(paths) == 0 {
 		paths = []string{envOr("STRIDE_FLOWS", "./flows")}
 	}
-	set, err := engine.LoadPaths(paths...)
+	set, err := flow.LoadPaths(paths...)
 	if err != nil {
-		var el engine.ErrorList
+		var el flow.ErrorList
 		if errors.As(err, &el) {
 			for _, e := range el {
 				fmt.Fprintln(stderr, e)

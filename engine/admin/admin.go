@@ -1,29 +1,29 @@
-package engine
+package admin
 
 import (
+	"crypto/hmac"
 	"encoding/json"
 	"errors"
 	"net/http"
-	"sync"
+
+	"github.com/stride-engine/stride/engine/runtime"
 )
 
 // Admin serves the admin API of CONTRACT.md on its own listener. The
 // reload, messages and run endpoints are added by later layers through
 // Handle.
 type Admin struct {
-	rt    *Runtime
-	token string
-	mux   *http.ServeMux
-	ready func() bool
-
-	mu         sync.Mutex
-	loadErrors ErrorList
+	rt       *runtime.Runtime
+	token    string
+	mux      *http.ServeMux
+	ready    func() bool
+	reloader *runtime.Reloader // nil until AddReload
 }
 
 // NewAdmin returns the admin API of rt. With a token, every call but
 // /admin/health needs Authorization: Bearer <token>. ready reports
 // whether all flows are loaded and listeners are up.
-func NewAdmin(rt *Runtime, token string, ready func() bool) *Admin {
+func NewAdmin(rt *runtime.Runtime, token string, ready func() bool) *Admin {
 	a := &Admin{rt: rt, token: token, mux: http.NewServeMux(), ready: ready}
 	a.mux.HandleFunc("GET /admin/health", a.health)
 	a.Handle("GET /admin/flows", http.HandlerFunc(a.flows))
@@ -32,7 +32,8 @@ func NewAdmin(rt *Runtime, token string, ready func() bool) *Admin {
 }
 
 // AddReload serves POST /admin/reload with r.
-func (a *Admin) AddReload(r *Reloader) {
+func (a *Admin) AddReload(r *runtime.Reloader) {
+	a.reloader = r
 	a.Handle("POST /admin/reload", http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		res := r.Reload()
 		if res.OK {
@@ -53,18 +54,6 @@ func (a *Admin) AddReload(r *Reloader) {
 // Handle adds an endpoint that needs the bearer token.
 func (a *Admin) Handle(pattern string, h http.Handler) {
 	a.mux.Handle(pattern, a.auth(h))
-}
-
-// SetLoadErrors records the errors of the last failed load (nil after a
-// good one), shown by GET /admin/flows.
-func (a *Admin) SetLoadErrors(err error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.loadErrors = nil
-	var el ErrorList
-	if errors.As(err, &el) {
-		a.loadErrors = el
-	}
 }
 
 func (a *Admin) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
@@ -113,16 +102,16 @@ func (a *Admin) flows(w http.ResponseWriter, r *http.Request) {
 	}{Flows: []FlowStatus{}, Errors: []LoadError{}}
 	for _, f := range a.rt.Set().Flows() {
 		st := FlowStatus{ID: f.ID, File: f.File, Version: f.Version, Trigger: f.Trigger.Kind, Status: "running"}
-		if f.Disabled != "" {
-			st.Status, st.Reason = "disabled", f.Disabled
+		if reason := a.rt.NotStarted(f.ID); reason != "" {
+			st.Status, st.Reason = "disabled", reason
 		}
 		out.Flows = append(out.Flows, st)
 	}
-	a.mu.Lock()
-	for _, e := range a.loadErrors {
-		out.Errors = append(out.Errors, LoadError{File: e.Pos.File, Line: e.Pos.Line, Col: e.Pos.Col, Message: e.Msg})
+	if a.reloader != nil {
+		for _, e := range a.reloader.LoadErrors() {
+			out.Errors = append(out.Errors, LoadError{File: e.Pos.File, Line: e.Pos.Line, Col: e.Pos.Col, Message: e.Msg})
+		}
 	}
-	a.mu.Unlock()
 	WriteJSON(w, http.StatusOK, out)
 }
 
@@ -138,7 +127,7 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 func (a *Admin) runNow(w http.ResponseWriter, r *http.Request) {
 	id, err := a.rt.RunNow(r.PathValue("id"))
 	switch {
-	case errors.Is(err, ErrAlreadyRunning):
+	case errors.Is(err, runtime.ErrAlreadyRunning):
 		WriteJSON(w, http.StatusConflict, map[string]string{"error": "flow " + r.PathValue("id") + " is still running; a timer flow never overlaps itself"})
 	case err != nil && a.rt.Set().Flow(r.PathValue("id")) == nil:
 		WriteJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
@@ -147,4 +136,8 @@ func (a *Admin) runNow(w http.ResponseWriter, r *http.Request) {
 	default:
 		WriteJSON(w, http.StatusAccepted, map[string]string{"message_id": id})
 	}
+}
+
+func constantTimeEqual(a, b string) bool {
+	return hmac.Equal([]byte(a), []byte(b))
 }

@@ -1,4 +1,4 @@
-package engine
+package admin
 
 import (
 	"errors"
@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/stride-engine/stride/engine/flow"
 	"github.com/stride-engine/stride/engine/store"
 )
 
@@ -48,7 +49,7 @@ func ToMessageJSON(e store.LogEntry) MessageJSON {
 
 // AddStoreRoutes serves the message log, dead-letter replay and the data
 // stores on the admin API.
-func (a *Admin) AddStoreRoutes(s *Services) {
+func (a *Admin) AddStoreRoutes(s *flow.Services) {
 	a.Handle("GET /admin/messages", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
 		entries, err := s.Log.List(r.Context(), store.Filter{Flow: r.URL.Query().Get("flow"), Status: r.URL.Query().Get("status"), Limit: limit})

@@ -1,4 +1,4 @@
-package engine_test
+package flow_test
 
 import (
 	"context"
@@ -6,21 +6,21 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
 )
 
 // benchExchange loads a flow and returns a reusable exchange on it.
-func benchExchange(b *testing.B, flow, body string) (*engine.FlowSet, *engine.Exchange) {
-	set := load(b, "b.yaml", flow)
-	msg := engine.NewMessage([]byte(body), "application/json")
+func benchExchange(b *testing.B, src, body string) (*flow.FlowSet, *flow.Exchange) {
+	set := load(b, "b.yaml", src)
+	msg := flow.NewMessage([]byte(body), "application/json")
 	msg.Property["id"] = "26FWFL"
 	msg.Property["n"] = 7
 	msg.SetHeader("X-Kind", "activities")
-	x := engine.NewExchange("bench", msg, set, nil)
+	x := flow.NewExchange("bench", msg, set, nil)
 	return set, x
 }
 
-func runBench(b *testing.B, set *engine.FlowSet, x *engine.Exchange) {
+func runBench(b *testing.B, set *flow.FlowSet, x *flow.Exchange) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -74,7 +74,7 @@ func BenchmarkExecutorPerStep(b *testing.B) {
 }
 
 func BenchmarkLoadFlow(b *testing.B) {
-	src := []engine.Source{{Name: "b.yaml", Data: []byte(`
+	src := []flow.Source{{Name: "b.yaml", Data: []byte(`
 flow: b
 env: {API_URL: x}
 trigger: {http: {path: /b, methods: [GET, POST]}}
@@ -88,7 +88,7 @@ steps:
 `)}}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := engine.Load(src); err != nil {
+		if _, err := flow.Load(src); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,4 +1,4 @@
-package engine
+package flow
 
 import (
 	"context"
@@ -314,6 +314,7 @@ type Exchange struct {
 	now       func() time.Time
 	services  *Services
 	observer  Observer
+	resources *Resources
 	onSuccess *hooks // shared with child exchanges
 
 	errInfo   *ErrorInfo
@@ -382,7 +383,7 @@ func (x *Exchange) Child(msg *Message, split *SplitInfo) *Exchange {
 		x.onSuccess = &hooks{}
 	}
 	return &Exchange{onSuccess: x.onSuccess, observer: x.observer, ID: x.ID, Msg: msg, Query: x.Query, Request: x.Request, RawBody: x.RawBody, flow: x.flow, set: x.set, Log: x.Log,
-		now: x.now, services: x.services, errInfo: x.errInfo, split: split, item: x.item, inOnError: x.inOnError}
+		now: x.now, services: x.services, resources: x.resources, errInfo: x.errInfo, split: split, item: x.item, inOnError: x.inOnError}
 }
 
 // Adopt takes into x what a finished child exchange (a split item) leaves

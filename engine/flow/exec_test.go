@@ -1,4 +1,4 @@
-package engine_test
+package flow_test
 
 import (
 	"bytes"
@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
 )
 
 func TestRespondEndsTheFlowFromInsideARoute(t *testing.T) {
@@ -82,8 +82,8 @@ steps:
 on_error:
   - log: {level: error, message: 'handled ${error.message}'}
 `)
-	msg := engine.NewMessage(nil, "")
-	x := engine.NewExchange("m1", msg, set, nil)
+	msg := flow.NewMessage(nil, "")
+	x := flow.NewExchange("m1", msg, set, nil)
 	x.Log = slog.New(slog.NewTextHandler(&logs, nil))
 	err := set.Run(context.Background(), "f", x)
 	if err == nil || !strings.Contains(err.Error(), "f / fail (f.yaml:4): boom") {
@@ -259,7 +259,7 @@ func TestDeadlineStopsBeforeTheNextStep(t *testing.T) {
 	set := load(t, "f.yaml", "flow: f\ntrigger: {call: {}}\nsteps:\n  - log: a\n  - log: b\n")
 	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
 	defer cancel()
-	x := engine.NewExchange("m", engine.NewMessage(nil, ""), set, nil)
+	x := flow.NewExchange("m", flow.NewMessage(nil, ""), set, nil)
 	err := set.Run(ctx, "f", x)
 	if err == nil || !strings.Contains(err.Error(), "not started") || !strings.Contains(err.Error(), "f.yaml:4") {
 		t.Fatalf("got %v", err)
@@ -276,7 +276,7 @@ steps:
   - log: 'using ${secret.CLIENT_SECRET}'
   - fail: 'rejected ${secret.CLIENT_SECRET}'
 `)
-	x := engine.NewExchange("m", engine.NewMessage(nil, ""), set, nil)
+	x := flow.NewExchange("m", flow.NewMessage(nil, ""), set, nil)
 	x.Log = slog.New(slog.NewTextHandler(&logs, nil))
 	_ = set.Run(context.Background(), "f", x)
 	for _, e := range x.Trace {
@@ -293,7 +293,7 @@ steps:
 }
 
 func TestMessageViewsAreDroppedWhenTheBodyChanges(t *testing.T) {
-	m := engine.NewMessage([]byte(`{"a":1}`), "application/json")
+	m := flow.NewMessage([]byte(`{"a":1}`), "application/json")
 	v1, err := m.JSON()
 	if err != nil || v1.(map[string]any)["a"] != 1.0 {
 		t.Fatalf("json %v %v", v1, err)
@@ -313,7 +313,7 @@ func TestMessageViewsAreDroppedWhenTheBodyChanges(t *testing.T) {
 
 func TestXMLWithEntitiesIsRejected(t *testing.T) {
 	bomb := `<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;">]><lolz>&lol2;</lolz>`
-	m := engine.NewMessage([]byte(bomb), "application/xml")
+	m := flow.NewMessage([]byte(bomb), "application/xml")
 	if _, err := m.XML(); err == nil || !strings.Contains(err.Error(), "DOCTYPE") {
 		t.Fatalf("want DOCTYPE rejection, got %v", err)
 	}

@@ -1,4 +1,4 @@
-package engine_test
+package flow_test
 
 import (
 	"fmt"

@@ -1,4 +1,4 @@
-package engine
+package flow
 
 import (
 	"context"
@@ -67,14 +67,20 @@ func (f *Flow) RunWithPolicies(ctx context.Context, x *Exchange, policies Steps)
 type FlowSet struct {
 	flows    map[string]*Flow
 	order    []*Flow
+	claims   map[string]*Flow // Claim.Key → the flow holding it
 	redactor *strings.Replacer
 }
 
 func newFlowSet(flows []*Flow) *FlowSet {
-	s := &FlowSet{flows: map[string]*Flow{}}
+	s := &FlowSet{flows: map[string]*Flow{}, claims: map[string]*Flow{}}
 	for _, f := range flows {
 		s.flows[f.ID] = f
 		s.order = append(s.order, f)
+		if c, ok := f.Trigger.Config.(Claimer); ok {
+			for _, cl := range c.Claims() {
+				s.claims[cl.Key] = f
+			}
+		}
 	}
 	sort.Slice(s.order, func(i, j int) bool { return s.order[i].ID < s.order[j].ID })
 	return s
@@ -111,6 +117,12 @@ func (s *FlowSet) Bind(lookup Lookup) []string {
 		f.secret = resolve(f.Secrets, lookup, &missing, &secretValues)
 		if len(missing) > 0 {
 			f.Disabled = "missing variables: " + strings.Join(missing, ", ")
+			continue
+		}
+		if b, ok := f.Trigger.Config.(Binder); ok {
+			if err := b.Bind(f); err != nil {
+				f.Disabled = err.Error()
+			}
 		}
 	}
 	for changed := true; changed; { // a caller of a disabled flow cannot run either

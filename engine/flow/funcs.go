@@ -1,4 +1,4 @@
-package engine
+package flow
 
 import (
 	"crypto/hmac"
@@ -479,8 +479,4 @@ func fnSHA256(p ...any) (any, error) {
 		enc = p[1].(string)
 	}
 	return encodeDigest(sum[:], enc)
-}
-
-func constantTimeEqual(a, b string) bool {
-	return hmac.Equal([]byte(a), []byte(b))
 }

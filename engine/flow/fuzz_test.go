@@ -1,4 +1,4 @@
-package engine_test
+package flow_test
 
 import (
 	"errors"
@@ -7,14 +7,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
 )
 
 // FuzzLoad feeds arbitrary bytes to the loader: it must never panic, and
 // every error it reports must name the file and a position.
 func FuzzLoad(f *testing.F) {
 	seeds, _ := filepath.Glob("testdata/schema/*/*.yaml")
-	shipped, _ := engine.FindFlowFiles("../flows")
+	shipped, _ := flow.FindFlowFiles("../../flows")
 	for _, p := range append(seeds, shipped...) {
 		if data, err := os.ReadFile(p); err == nil {
 			f.Add(data)
@@ -24,11 +24,11 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte("flow: &a a\ntrigger: *a\nsteps: *a\n"))
 	f.Add([]byte("a: &a [*a]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		_, err := engine.Load([]engine.Source{{Name: "fuzz.yaml", Data: data}})
+		_, err := flow.Load([]flow.Source{{Name: "fuzz.yaml", Data: data}})
 		if err == nil {
 			return
 		}
-		var el engine.ErrorList
+		var el flow.ErrorList
 		if !errors.As(err, &el) {
 			t.Fatalf("want an ErrorList, got %T: %v", err, err)
 		}

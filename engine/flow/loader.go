@@ -1,4 +1,4 @@
-package engine
+package flow
 
 import (
 	"bytes"
@@ -245,32 +245,29 @@ func (l *loader) checkSet(flows []*Flow) {
 		}
 		byID[f.ID] = f
 	}
-	routes := map[string]*Flow{}
+	claims := map[string]*Flow{}
 	for _, f := range flows {
-		h, ok := f.Trigger.Config.(*HTTPTrigger)
+		c, ok := f.Trigger.Config.(Claimer)
 		if !ok {
 			continue
 		}
-		for _, m := range h.Methods {
-			key := m + " " + normalizeRoute(h.Path)
-			if prev := routes[key]; prev != nil && prev != f {
-				l.errs.add(f.Trigger.Pos, "%s %s is already served by flow %s (%s)", m, h.Path, prev.ID, prev.Trigger.Pos)
+		for _, cl := range c.Claims() {
+			if prev := claims[cl.Key]; prev != nil && prev != f {
+				l.errs.add(f.Trigger.Pos, cl.Conflict, prev.ID, prev.Trigger.Pos)
 				continue
 			}
-			routes[key] = f
+			claims[cl.Key] = f
 		}
 	}
 	queues := map[string]*Flow{}
 	for _, f := range flows {
-		q, ok := f.Trigger.Config.(*QueueTrigger)
-		if !ok {
-			continue
+		if q, ok := f.Trigger.Config.(QueueSource); ok {
+			for _, cl := range q.Claims() {
+				if name, ok := strings.CutPrefix(cl.Key, "queue "); ok && claims[cl.Key] == f {
+					queues[name] = f
+				}
+			}
 		}
-		if prev := queues[q.Name]; prev != nil {
-			l.errs.add(f.Trigger.Pos, "queue %s is already consumed by flow %s (%s); a queue has one consumer flow", q.Name, prev.ID, prev.Trigger.Pos)
-			continue
-		}
-		queues[q.Name] = f
 	}
 	for _, e := range l.enqueues {
 		if queues[e.to] == nil {
@@ -325,15 +322,4 @@ func (l *loader) checkSet(flows []*Flow) {
 	for _, f := range flows {
 		visit(f.ID, nil)
 	}
-}
-
-// normalizeRoute makes /users/{id} and /users/{user} the same route.
-func normalizeRoute(p string) string {
-	segs := strings.Split(p, "/")
-	for i, s := range segs {
-		if strings.HasPrefix(s, "{") {
-			segs[i] = "{}"
-		}
-	}
-	return strings.Join(segs, "/")
 }

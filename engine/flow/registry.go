@@ -1,4 +1,4 @@
-package engine
+package flow
 
 import (
 	"context"
@@ -229,3 +229,6 @@ func (b *Builder) errorAt(err error) {
 		b.l.errs.add(b.stepPos, "%s: %v", b.name, err)
 	}
 }
+
+// LookupStep returns the registered step kind name, or nil.
+func LookupStep(name string) *KindInfo { return stepKinds[name] }

@@ -1,4 +1,4 @@
-package engine_test
+package flow_test
 
 import (
 	"bytes"
@@ -11,20 +11,20 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"gopkg.in/yaml.v3"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
 )
 
 func compileFlowSchema(t *testing.T) *jsonschema.Schema {
 	t.Helper()
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(engine.FlowSchema()))
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(flow.FlowSchema()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := jsonschema.NewCompiler()
-	if err := c.AddResource(engine.SchemaID, doc); err != nil {
+	if err := c.AddResource(flow.SchemaID, doc); err != nil {
 		t.Fatal(err)
 	}
-	s, err := c.Compile(engine.SchemaID)
+	s, err := c.Compile(flow.SchemaID)
 	if err != nil {
 		t.Fatalf("the generated schema does not compile: %v", err)
 	}
@@ -51,7 +51,7 @@ func yamlToJSON(t *testing.T, data []byte) (any, bool) {
 
 func flowFiles(t *testing.T, dirs ...string) []string {
 	t.Helper()
-	files, err := engine.FindFlowFiles(dirs...)
+	files, err := flow.FindFlowFiles(dirs...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,14 +63,14 @@ func flowFiles(t *testing.T, dirs ...string) []string {
 // passes both; every invalid example fails both.
 func TestSchemaAndLoaderAgree(t *testing.T) {
 	schema := compileFlowSchema(t)
-	valid := flowFiles(t, "../flows", "testdata/schema/valid")
+	valid := flowFiles(t, "../../flows", "testdata/schema/valid")
 	if len(valid) < 4 {
 		t.Fatalf("found only %d valid flows", len(valid))
 	}
-	if _, err := engine.LoadPaths("testdata/schema/valid"); err != nil {
+	if _, err := flow.LoadPaths("testdata/schema/valid"); err != nil {
 		t.Fatalf("loader rejects a valid example: %v", err)
 	}
-	if _, err := engine.LoadPaths("../flows"); err != nil {
+	if _, err := flow.LoadPaths("../../flows"); err != nil {
 		t.Fatalf("loader rejects a shipped flow: %v", err)
 	}
 	for _, f := range valid {
@@ -88,7 +88,7 @@ func TestSchemaAndLoaderAgree(t *testing.T) {
 	for _, f := range invalid {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			data, _ := os.ReadFile(f)
-			_, loadErr := engine.Load([]engine.Source{{Name: f, Data: data}})
+			_, loadErr := flow.Load([]flow.Source{{Name: f, Data: data}})
 			if loadErr == nil {
 				t.Errorf("the loader accepts it")
 			}
@@ -103,23 +103,23 @@ func TestSchemaAndLoaderAgree(t *testing.T) {
 // TestCheckedInSchemaIsCurrent keeps schemas/flow.schema.json in step with
 // the registered kinds.
 func TestCheckedInSchemaIsCurrent(t *testing.T) {
-	onDisk, err := os.ReadFile("../schemas/flow.schema.json")
+	onDisk, err := os.ReadFile("../../schemas/flow.schema.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(onDisk, engine.FlowSchema()) {
+	if !bytes.Equal(onDisk, flow.FlowSchema()) {
 		t.Fatal("schemas/flow.schema.json is out of date: run `make schema`")
 	}
 }
 
 func TestSchemaDescribesEveryKind(t *testing.T) {
-	s := string(engine.FlowSchema())
-	for _, k := range engine.StepKinds() {
+	s := string(flow.FlowSchema())
+	for _, k := range flow.StepKinds() {
 		if !strings.Contains(s, `"step.`+k.Name+`"`) {
 			t.Errorf("step kind %s is missing from the schema", k.Name)
 		}
 	}
-	for _, k := range engine.TriggerKinds() {
+	for _, k := range flow.TriggerKinds() {
 		if !strings.Contains(s, `"`+k.Name+`": {`) {
 			t.Errorf("trigger %s is missing from the schema", k.Name)
 		}

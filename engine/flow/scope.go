@@ -1,4 +1,4 @@
-package engine
+package flow
 
 // Scope is what an expression sees. Field tags give the names a flow
 // writes: body, json, header, property, query, request, env, secret,

@@ -1,6 +1,6 @@
 // Package metrics exposes Stride's measurements in the Prometheus text
 // format (GET /metrics), with client_golang. It implements
-// engine.Observer for what happens per message, and collects gauges
+// flow.Observer for what happens per message, and collects gauges
 // (queue depth, oldest message, datastore size) from the store when
 // Prometheus scrapes.
 package metrics
@@ -15,7 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
 	"github.com/stride-engine/stride/engine/store"
 )
 
@@ -57,8 +57,8 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
 
-// MessageDone implements engine.Observer.
-func (m *Metrics) MessageDone(flow, trigger, status string, took time.Duration, trace []engine.TraceEntry) {
+// MessageDone implements flow.Observer.
+func (m *Metrics) MessageDone(flow, trigger, status string, took time.Duration, trace []flow.TraceEntry) {
 	m.messages.WithLabelValues(flow, trigger, status).Inc()
 	m.duration.WithLabelValues(flow).Observe(took.Seconds())
 	for _, t := range trace {
@@ -66,18 +66,18 @@ func (m *Metrics) MessageDone(flow, trigger, status string, took time.Duration, 
 	}
 }
 
-// InboundHTTP implements engine.Observer.
+// InboundHTTP implements flow.Observer.
 func (m *Metrics) InboundHTTP(flow string, status int) {
 	m.inbound.WithLabelValues(flow, strconv.Itoa(status)).Inc()
 }
 
-// OutboundHTTP implements engine.Observer.
+// OutboundHTTP implements flow.Observer.
 func (m *Metrics) OutboundHTTP(host string, status int, took time.Duration) {
 	m.outbound.WithLabelValues(host, strconv.Itoa(status)).Inc()
 	m.outDur.WithLabelValues(host).Observe(took.Seconds())
 }
 
-// Reload implements engine.Observer.
+// Reload implements flow.Observer.
 func (m *Metrics) Reload(ok bool, took time.Duration) {
 	result := "ok"
 	if !ok {

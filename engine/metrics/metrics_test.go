@@ -9,8 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
 	"github.com/stride-engine/stride/engine/metrics"
+	"github.com/stride-engine/stride/engine/runtime"
 	"github.com/stride-engine/stride/engine/store"
 	_ "github.com/stride-engine/stride/steps"
 )
@@ -23,7 +24,7 @@ func TestMetricsCountMessagesRequestsQueuesAndReloads(t *testing.T) {
 	defer db.Close()
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(202) }))
 	defer upstream.Close()
-	set, err := engine.Load([]engine.Source{
+	set, err := flow.Load([]flow.Source{
 		{Name: "a.yaml", Data: []byte("flow: ok\ntrigger: {http: {path: /ok, methods: [POST]}}\nsteps:\n  - request: {method: POST, url: '" + upstream.URL + "'}\n  - enqueue: {queue: later}\n  - respond: {status: 204}\n")},
 		{Name: "b.yaml", Data: []byte("flow: bad\ntrigger: {http: {path: /bad, methods: [POST]}}\nsteps:\n  - fail: no\n")},
 		{Name: "c.yaml", Data: []byte("flow: consumer\ntrigger: {queue: {name: later, retry: {max_attempts: 5, backoff: 1h, max_backoff: 1h}}}\nsteps:\n  - fail: not today\n")},
@@ -33,15 +34,15 @@ func TestMetricsCountMessagesRequestsQueuesAndReloads(t *testing.T) {
 	}
 	set.Bind(func(string) (string, bool) { return "", false })
 	m := metrics.New(db)
-	rt := engine.NewRuntime(nil)
-	rt.Observer = m
-	rt.SetServices(&engine.Services{KV: db.KV(), Queues: db.Queues(), Log: db.Log()})
+	rt := runtime.New(runtime.Options{Observer: m, Services: &flow.Services{KV: db.KV(), Queues: db.Queues(), Log: db.Log()}})
 	rt.Swap(set)
+	if err := rt.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		rt.StopConsumers(ctx)
-		rt.Close()
+		_ = rt.Stop(ctx)
 	}()
 	srv := httptest.NewServer(rt)
 	defer srv.Close()

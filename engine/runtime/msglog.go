@@ -1,4 +1,4 @@
-package engine
+package runtime
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/stride-engine/stride/engine/flow"
 	"github.com/stride-engine/stride/engine/store"
 )
 
@@ -42,14 +43,15 @@ func (r *logRecorder) loop() {
 
 func (r *logRecorder) record(e store.LogEntry) { r.ch <- e }
 
-// close drains the buffer and stops the writer.
+// close drains the buffer and stops the writer. The runtime calls it
+// once every run has returned, so no record comes after it.
 func (r *logRecorder) close() {
 	r.once.Do(func() { close(r.ch) })
 	<-r.done
 }
 
 // logEntry builds the message log entry of a finished attempt.
-func logEntry(x *Exchange, f *Flow, trigger string, attempt int, status string, start time.Time, err error) store.LogEntry {
+func logEntry(x *flow.Exchange, f *flow.Flow, trigger string, attempt int, status string, start time.Time, err error) store.LogEntry {
 	e := store.LogEntry{
 		ID: x.ID, Flow: f.ID, FlowVersion: f.Version, Trigger: trigger, Attempt: attempt,
 		Status: status, Start: start, End: time.Now(), TraceDropped: x.TraceDropped,
@@ -72,7 +74,7 @@ func logEntry(x *Exchange, f *Flow, trigger string, attempt int, status string, 
 }
 
 // FinalStatus is the message log status of a finished run.
-func FinalStatus(x *Exchange, err error) string {
+func FinalStatus(x *flow.Exchange, err error) string {
 	switch {
 	case err != nil:
 		return "FAILED"
@@ -80,4 +82,38 @@ func FinalStatus(x *Exchange, err error) string {
 		return x.Status
 	}
 	return "COMPLETED"
+}
+
+// Finish ends a message's attempt: on success it runs the exchange's
+// completion hooks, then it logs the outcome and records it in the
+// message log. It returns the final status.
+func (r *Runtime) Finish(ctx context.Context, x *flow.Exchange, f *flow.Flow, trigger string, attempt int, start time.Time, err error) string {
+	if err == nil {
+		if herr := x.Complete(context.WithoutCancel(ctx)); herr != nil {
+			r.log.Warn("completion step failed", "message_id", x.ID, "flow", f.ID, "error", x.Redact(herr.Error()))
+		}
+	}
+	status := FinalStatus(x, err)
+	attrs := []any{"message_id", x.ID, "flow", f.ID, "version", f.Version, "status", status, "duration", time.Since(start)}
+	if err != nil {
+		r.log.Error("message failed", append(attrs, "error", x.Redact(err.Error()))...)
+	} else {
+		r.log.Debug("message done", attrs...)
+	}
+	r.RecordStatus(x, f, trigger, attempt, status, start, err)
+	r.observe(f, trigger, status, start, x)
+	return status
+}
+
+// RecordStatus writes a message log entry (nothing without a store).
+func (r *Runtime) RecordStatus(x *flow.Exchange, f *flow.Flow, trigger string, attempt int, status string, start time.Time, err error) {
+	if r.recorder != nil {
+		r.recorder.record(logEntry(x, f, trigger, attempt, status, start, err))
+	}
+}
+
+func (r *Runtime) observe(f *flow.Flow, trigger, status string, start time.Time, x *flow.Exchange) {
+	if r.observer != nil {
+		r.observer.MessageDone(f.ID, trigger, status, time.Since(start), x.Trace)
+	}
 }

@@ -1,4 +1,4 @@
-package engine_test
+package runtime_test
 
 import (
 	"context"
@@ -12,7 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
+	"github.com/stride-engine/stride/engine/runtime"
 	"github.com/stride-engine/stride/engine/store"
 )
 
@@ -58,18 +59,19 @@ func openStore(t *testing.T) *store.DB {
 }
 
 // startRuntime serves the flows over HTTP with a real store.
-func startRuntime(t *testing.T, db *store.DB, files ...string) (*httptest.Server, *engine.Runtime) {
+func startRuntime(t *testing.T, db *store.DB, files ...string) (*httptest.Server, *runtime.Runtime) {
 	t.Helper()
-	rt := engine.NewRuntime(nil)
-	rt.SetServices(&engine.Services{KV: db.KV(), Queues: db.Queues(), Log: db.Log()})
+	rt := runtime.New(runtime.Options{Services: &flow.Services{KV: db.KV(), Queues: db.Queues(), Log: db.Log()}})
 	rt.Swap(load(t, files...))
+	if err := rt.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(rt)
 	t.Cleanup(func() {
 		srv.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		rt.StopConsumers(ctx)
-		rt.Close()
+		_ = rt.Stop(ctx)
 	})
 	return srv, rt
 }
@@ -193,7 +195,9 @@ steps:
 `)
 	resp, _ := do(t, "POST", srv.URL+"/x", "")
 	id := resp.Header.Get("X-Stride-Message-Id")
-	rt.Close() // flush the asynchronous log writer
+	if err := rt.Stop(context.Background()); err != nil { // flushes the asynchronous log writer
+		t.Fatal(err)
+	}
 	entries, err := db.Log().Get(context.Background(), id)
 	if err != nil || len(entries) != 1 {
 		t.Fatalf("entries %v err %v", entries, err)

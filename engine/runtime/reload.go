@@ -1,4 +1,4 @@
-package engine
+package runtime
 
 import (
 	"context"
@@ -12,18 +12,19 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/stride-engine/stride/engine/flow"
 )
 
 // Reloader loads the flow set from a directory and swaps it into a
 // runtime: at start, on file changes (watched with fsnotify, debounced),
 // on SIGHUP and on POST /admin/reload. A set with any error is never
 // swapped in: the running set keeps serving and the errors are kept for
-// GET /admin/flows.
+// GET /admin/flows (LoadErrors).
 type Reloader struct {
 	Dir    string
-	Lookup Lookup
+	Lookup flow.Lookup
 	RT     *Runtime
-	Admin  *Admin // may be nil
 	Log    *slog.Logger
 	// Debounce is how long the watcher waits for more changes before it
 	// reloads (editors write a file in several steps). Default 50ms.
@@ -31,14 +32,34 @@ type Reloader struct {
 	// OnResult, when set, is called after every reload attempt (metrics).
 	OnResult func(ok bool, took time.Duration)
 
-	mu sync.Mutex // one reload at a time
+	mu         sync.Mutex // one reload at a time
+	errMu      sync.Mutex
+	loadErrors flow.ErrorList
+}
+
+// LoadErrors returns the errors of the last failed reload, nil after a
+// good one.
+func (r *Reloader) LoadErrors() flow.ErrorList {
+	r.errMu.Lock()
+	defer r.errMu.Unlock()
+	return r.loadErrors
+}
+
+func (r *Reloader) setLoadErrors(err error) {
+	r.errMu.Lock()
+	defer r.errMu.Unlock()
+	r.loadErrors = nil
+	var el flow.ErrorList
+	if errors.As(err, &el) {
+		r.loadErrors = el
+	}
 }
 
 // ReloadResult is what a reload did.
 type ReloadResult struct {
 	OK       bool
 	Versions map[string]string // flow id → version, after a good reload
-	Errors   ErrorList
+	Errors   flow.ErrorList
 	Err      error // an error that is not a load error (unreadable directory)
 	Took     time.Duration
 }
@@ -49,15 +70,13 @@ func (r *Reloader) Reload() ReloadResult {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	start := time.Now()
-	set, err := LoadPaths(r.Dir)
+	set, err := flow.LoadPaths(r.Dir)
 	res := ReloadResult{Took: time.Since(start)}
 	if err != nil {
 		if !errors.As(err, &res.Errors) {
 			res.Err = err
 		}
-		if r.Admin != nil {
-			r.Admin.SetLoadErrors(err)
-		}
+		r.setLoadErrors(err)
 		for _, e := range res.Errors {
 			r.Log.Error("flow file invalid; the running flows keep serving", "at", e.Pos.String(), "error", e.Msg)
 		}
@@ -71,9 +90,7 @@ func (r *Reloader) Reload() ReloadResult {
 		r.Log.Warn("flow not started", "flow", id, "reason", set.Flow(id).Disabled)
 	}
 	r.RT.Swap(set)
-	if r.Admin != nil {
-		r.Admin.SetLoadErrors(nil)
-	}
+	r.setLoadErrors(nil)
 	res.OK = true
 	res.Took = time.Since(start)
 	res.Versions = map[string]string{}

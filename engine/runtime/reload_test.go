@@ -1,4 +1,4 @@
-package engine_test
+package runtime_test
 
 import (
 	"context"
@@ -17,7 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/admin"
+	"github.com/stride-engine/stride/engine/runtime"
 )
 
 // versionFlow answers {"a": V, "b": V} from two steps: a reply mixing two
@@ -42,10 +43,10 @@ func writeAtomic(t *testing.T, path, content string) {
 	}
 }
 
-func startReloader(t *testing.T, dir string) (*httptest.Server, *engine.Reloader) {
+func startReloader(t *testing.T, dir string) (*httptest.Server, *runtime.Reloader) {
 	t.Helper()
-	rt := engine.NewRuntime(nil)
-	r := &engine.Reloader{Dir: dir, Lookup: func(string) (string, bool) { return "", false }, RT: rt, Log: slog.New(slog.DiscardHandler)}
+	rt := newRuntime(t, runtime.Options{})
+	r := &runtime.Reloader{Dir: dir, Lookup: func(string) (string, bool) { return "", false }, RT: rt, Log: slog.New(slog.DiscardHandler)}
 	if res := r.Reload(); !res.OK {
 		t.Fatalf("initial load: %v %v", res.Errors, res.Err)
 	}
@@ -186,9 +187,9 @@ func TestHotReloadUnderLoadDropsNothing(t *testing.T) {
 func TestReloadKeepsTheOldSetOnErrorsAndReportsThem(t *testing.T) {
 	dir := t.TempDir()
 	writeAtomic(t, filepath.Join(dir, "a.yaml"), versionFlow("a", "/a", "good"))
-	rt := engine.NewRuntime(nil)
-	admin := engine.NewAdmin(rt, "", nil)
-	r := &engine.Reloader{Dir: dir, Lookup: func(string) (string, bool) { return "", false }, RT: rt, Admin: admin, Log: slog.New(slog.DiscardHandler)}
+	rt := newRuntime(t, runtime.Options{})
+	admin := admin.NewAdmin(rt, "", nil)
+	r := &runtime.Reloader{Dir: dir, Lookup: func(string) (string, bool) { return "", false }, RT: rt, Log: slog.New(slog.DiscardHandler)}
 	admin.AddReload(r)
 	if !r.Reload().OK {
 		t.Fatal("initial load")
@@ -225,7 +226,7 @@ func BenchmarkReload(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			r := &engine.Reloader{Dir: dir, Lookup: func(string) (string, bool) { return "", false }, RT: engine.NewRuntime(nil), Log: slog.New(slog.DiscardHandler)}
+			r := &runtime.Reloader{Dir: dir, Lookup: func(string) (string, bool) { return "", false }, RT: newRuntime(b, runtime.Options{}), Log: slog.New(slog.DiscardHandler)}
 			b.ReportAllocs()
 			for b.Loop() {
 				if !r.Reload().OK {

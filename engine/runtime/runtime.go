@@ -1,145 +1,235 @@
-package engine
+// Package runtime runs flow sets: it owns their triggers, the durable
+// services they use, the message log writer and the per-runtime resources
+// of steps, from Start to Stop.
+//
+// Lifecycle:
+//
+//	rt := runtime.New(runtime.Options{...})
+//	rt.Swap(set)       // publish a flow set (at any time; reload is a Swap)
+//	rt.Start(ctx)      // start the published set's triggers and the log writer
+//	...
+//	rt.Stop(ctx)       // stop triggers, drain runs until ctx ends, cancel the rest
+//
+// Every run (an HTTP request, a queue message, a timer tick) gets a context
+// derived from the runtime's own, cancelled when Stop's drain deadline
+// passes; Stop returns only when every goroutine the runtime started has
+// returned.
+package runtime
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/stride-engine/stride/engine/flow"
 )
 
-// Runtime runs a flow set: it owns the shared HTTP handler of all http
-// triggers and swaps flow sets atomically. A request picks the current
-// snapshot once and finishes on it, so a swap never changes a message
-// in flight and the listener never closes.
-type Runtime struct {
+// Options configure a Runtime. Every field may be left zero.
+type Options struct {
 	// Log receives the runtime's lines; every line about a message
-	// carries its id and flow.
+	// carries its id and flow. Nil discards them.
 	Log *slog.Logger
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
+	// Services is the durable state (datastore, queues, message log)
+	// given to every exchange. Nil runs without a store: steps that need
+	// one fail with flow.ErrNoStore and queue triggers do not start.
+	Services *flow.Services
+	// Observer receives measurements for metrics; nil for none.
+	Observer flow.Observer
 	// Clock drives timer triggers; nil means the real clock.
 	Clock Clock
-	// Observer receives measurements for metrics; nil for none.
-	Observer Observer
+	// Now is the exchanges' clock; nil means time.Now.
+	Now func() time.Time
+	// Triggers lists the trigger kinds to run; nil runs every kind. Flow
+	// tests run only http, so that a queue or timer flow runs exactly
+	// when a test case says.
+	Triggers []string
+}
 
-	services  *Services
-	recorder  *logRecorder
-	current   atomic.Pointer[snapshot]
-	mu        sync.Mutex // guards consumers and timers
-	consumers []*consumer
-	timers    []*timer
+// Runtime runs one flow set at a time and swaps it atomically. A request
+// picks the current generation once and finishes on it, so a swap never
+// changes a message in flight and the listener never closes.
+type Runtime struct {
+	log       *slog.Logger
+	services  *flow.Services
+	observer  flow.Observer
+	clock     Clock
+	now       func() time.Time
+	resources *flow.Resources
 	timerRuns running
-	timerWG   sync.WaitGroup
+	triggers  []string
+
+	// ctx is the parent of every run; cancel ends the runs that outlive
+	// Stop's drain deadline.
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	runs   tracker        // every run in progress, whatever its trigger
+	drains sync.WaitGroup // generations being drained after a swap
+
+	mu       sync.Mutex   // serialises Swap, Start and Stop
+	state    atomic.Int32 // a state; written under mu, read by requests
+	current  atomic.Pointer[generation]
+	recorder *logRecorder
 }
 
-type snapshot struct {
-	set *FlowSet
-	mux *http.ServeMux
-}
+type state int32
 
-// NewRuntime returns a runtime with no flows.
-func NewRuntime(log *slog.Logger) *Runtime {
-	if log == nil {
-		log = discardLogger
+const (
+	created state = iota
+	started
+	stopped
+)
+
+// ErrStopped is returned by Start and RunNow after Stop.
+var ErrStopped = errors.New("the runtime is stopped")
+
+// errDrainDeadline is the cause of the runs' cancellation when Stop's
+// drain deadline passes.
+var errDrainDeadline = errors.New("stride is shutting down: the drain deadline passed")
+
+// New returns a runtime with no flows, not yet started.
+func New(o Options) *Runtime {
+	r := &Runtime{log: o.Log, services: o.Services, observer: o.Observer, clock: o.Clock, now: o.Now, resources: flow.NewResources(), triggers: o.Triggers}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
 	}
-	r := &Runtime{Log: log}
-	r.current.Store(&snapshot{set: newFlowSet(nil), mux: http.NewServeMux()})
+	if r.clock == nil {
+		r.clock = realClock{}
+	}
+	r.ctx, r.cancel = context.WithCancelCause(context.Background())
+	empty, _ := flow.Load(nil)
+	r.current.Store(&generation{set: empty, mux: http.NewServeMux()})
 	return r
 }
 
-// SetServices attaches durable state: every exchange gets it, and every
-// finished message is recorded in its message log. Call before serving.
-func (r *Runtime) SetServices(s *Services) {
-	r.services = s
-	if s != nil && s.Log != nil {
-		r.recorder = newLogRecorder(s.Log, r.Log)
+// Log returns the runtime's logger.
+func (r *Runtime) Log() *slog.Logger { return r.log }
+
+// Services returns the durable state the runtime was given, or nil.
+func (r *Runtime) Services() *flow.Services { return r.services }
+
+// Set returns the published flow set.
+func (r *Runtime) Set() *flow.FlowSet { return r.current.Load().set }
+
+// NotStarted says why a flow of the published set has no running
+// trigger: its Disabled reason, or why its trigger could not start.
+// It returns "" for a running flow.
+func (r *Runtime) NotStarted(id string) string {
+	g := r.current.Load()
+	if f := g.set.Flow(id); f != nil && f.Disabled != "" {
+		return f.Disabled
+	}
+	return g.notStarted[id]
+}
+
+// Start starts the message log writer and the triggers of the published
+// flow set. ctx bounds the start only; runs live until Stop.
+func (r *Runtime) Start(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch state(r.state.Load()) {
+	case started:
+		return nil
+	case stopped:
+		return ErrStopped
+	}
+	if r.services != nil && r.services.Log != nil {
+		r.recorder = newLogRecorder(r.services.Log, r.log)
+	}
+	r.state.Store(int32(started))
+	g := r.current.Load()
+	return g.start(ctx, r)
+}
+
+// Swap publishes set as the running flow set. It is the only way flows
+// change. The new set's triggers are built and (once the runtime is
+// started) started beside the running ones, then the new set is
+// published, then the old set's triggers are stopped: they take no new
+// work and their runs finish on the version they started with.
+//
+// set must be bound (FlowSet.Bind) and is not changed afterwards.
+func (r *Runtime) Swap(set *flow.FlowSet) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := state(r.state.Load())
+	if st == stopped {
+		r.log.Warn("flow set not published: the runtime is stopped")
+		return
+	}
+	g := r.build(set)
+	if st == started {
+		if err := g.start(r.ctx, r); err != nil {
+			r.log.Error("starting triggers failed", "error", err)
+		}
+	}
+	old := r.current.Swap(g)
+	if st == started {
+		r.drains.Add(1)
+		go func() {
+			defer r.drains.Done()
+			old.stop(r.ctx)
+		}()
 	}
 }
 
-// Services returns the durable state attached with SetServices.
-func (r *Runtime) Services() *Services { return r.services }
+// Stop stops every trigger (HTTP requests then get 503), waits for the
+// runs in progress until ctx ends, then cancels those still going and
+// waits for them to return. Messages a queue consumer had not finished
+// stay queued. Then it flushes the message log and closes the runtime's
+// resources. It returns ctx's error when runs had to be cancelled.
+func (r *Runtime) Stop(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if state(r.state.Load()) == stopped {
+		return nil
+	}
+	wasStarted := state(r.state.Load()) == started
+	r.state.Store(int32(stopped))
+	r.runs.close()
 
-// Close flushes the message log. Call after the listeners and consumers
-// have stopped.
-func (r *Runtime) Close() {
-	if r.recorder != nil {
+	g := r.current.Load()
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		g.stop(ctx)
+		r.drains.Wait()
+		_ = r.runs.wait(ctx)
+	}()
+	var err error
+	select {
+	case <-stopped:
+	case <-ctx.Done():
+		err = ctx.Err()
+		r.log.Warn("runs still going at the drain deadline are cancelled", "runs", r.runs.count())
+	}
+	// Cancel what is left and wait for it: nothing the runtime started
+	// outlives Stop.
+	r.cancel(errDrainDeadline)
+	<-stopped
+	r.runs.wait(context.Background())
+	if wasStarted && r.recorder != nil {
 		r.recorder.close()
 	}
+	if cerr := r.resources.Close(); cerr != nil {
+		r.log.Warn("closing resources failed", "error", cerr)
+	}
+	return err
 }
 
-// Swap makes set the running flow set. It is the only way flows change.
-func (r *Runtime) Swap(set *FlowSet) {
-	mux := http.NewServeMux()
-	for _, f := range set.Flows() {
-		h, ok := f.Trigger.Config.(*HTTPTrigger)
-		if !ok || f.Disabled != "" {
-			continue
-		}
-		for _, m := range h.Methods {
-			mux.Handle(m+" "+h.Path, &httpFlow{r: r, flow: f, cfg: h, set: set, params: paramNames(h.Path)})
-		}
-	}
-	r.current.Store(&snapshot{set: set, mux: mux})
-
-	// Rebind queue consumers to the new set. The old ones stop leasing and
-	// finish their messages on the version they started with; the store's
-	// leases keep a message from running twice meanwhile.
-	r.mu.Lock()
-	old, oldTimers := r.consumers, r.timers
-	r.consumers = r.startConsumers(set)
-	r.timers = r.startTimers(set)
-	r.mu.Unlock()
-	for _, c := range old {
-		go c.halt(context.Background())
-	}
-	for _, t := range oldTimers {
-		close(t.stop) // a run in progress finishes on its version
-	}
-}
-
-// StopTimers stops every timer and waits for runs in progress until ctx
-// ends.
-func (r *Runtime) StopTimers(ctx context.Context) {
-	r.mu.Lock()
-	old := r.timers
-	r.timers = nil
-	r.mu.Unlock()
-	for _, t := range old {
-		close(t.stop)
-		<-t.done
-	}
-	r.WaitTimers(ctx)
-}
-
-// StopConsumers stops every queue consumer and waits for messages in
-// flight until ctx ends; what has not finished then stays safely queued.
-func (r *Runtime) StopConsumers(ctx context.Context) {
-	r.mu.Lock()
-	old := r.consumers
-	r.consumers = nil
-	r.mu.Unlock()
-	var wg sync.WaitGroup
-	for _, c := range old {
-		wg.Add(1)
-		go func() { defer wg.Done(); c.halt(ctx) }()
-	}
-	wg.Wait()
-}
-
-// Set returns the running flow set.
-func (r *Runtime) Set() *FlowSet { return r.current.Load().set }
-
-// ServeHTTP routes a request to the http-triggered flow of the current set.
+// ServeHTTP routes a request to the http-triggered flow of the current
+// generation. Before Start and after Stop it answers 503.
 func (r *Runtime) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if state(r.state.Load()) != started || !r.runs.enter() {
+		w.Header().Set("Retry-After", "1")
+		writeJSONError(w, http.StatusServiceUnavailable, "stride is not running (starting or shutting down)", "")
+		return
+	}
+	defer r.runs.leave()
 	r.current.Load().mux.ServeHTTP(w, req)
 }
 
@@ -150,153 +240,97 @@ func NewMessageID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// NewExchange returns an exchange in the running set, with the runtime's
-// clock and logger.
-func (r *Runtime) NewExchange(set *FlowSet, msg *Message) *Exchange {
-	x := NewExchange(NewMessageID(), msg, set, r.Now)
-	x.Log = r.Log
-	x.services = r.services
-	x.observer = r.Observer
+// NewExchange returns an exchange in set, with the runtime's clock,
+// logger, services, observer and resources.
+func (r *Runtime) NewExchange(id string, set *flow.FlowSet, msg *flow.Message) *flow.Exchange {
+	x := flow.NewExchange(id, msg, set, r.now)
+	x.Log = r.log
+	x.SetServices(r.services)
+	x.SetObserver(r.observer)
+	x.SetResources(r.resources)
 	return x
 }
 
-type httpFlow struct {
-	r      *Runtime
-	flow   *Flow
-	cfg    *HTTPTrigger
-	set    *FlowSet
-	params []string // names of the path's {parameters}, read once at swap
+// runContext returns the context of a run that has no caller (a queue
+// message, a timer tick): it ends when the runtime cancels its runs or
+// after timeout (0 for none).
+func (r *Runtime) runContext(timeout time.Duration) (context.Context, context.CancelFunc) {
+	return r.requestContext(r.ctx, timeout)
 }
 
-func (h *httpFlow) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, int64(h.cfg.MaxBody)))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeJSONError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes", h.cfg.MaxBody), "")
-			return
-		}
-		writeJSONError(w, http.StatusBadRequest, "could not read the request body", "")
-		return
+// requestContext returns the context of a run for a caller's request: it
+// ends with parent, when the runtime cancels its runs, or after timeout.
+func (r *Runtime) requestContext(parent context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(parent)
+	stop := context.AfterFunc(r.ctx, func() { cancel(context.Cause(r.ctx)) })
+	var cancelTimeout context.CancelFunc = func() {}
+	if timeout > 0 {
+		ctx, cancelTimeout = context.WithTimeout(ctx, timeout)
 	}
-	msg := NewMessage(body, req.Header.Get("Content-Type"))
-	for k, v := range req.Header {
-		msg.Header[k] = strings.Join(v, ", ")
-	}
-	x := h.r.NewExchange(h.set, msg)
-	x.RawBody = body
-	x.Query = map[string]string{}
-	for k, v := range req.URL.Query() {
-		x.Query[k] = v[0]
-	}
-	x.Request = &RequestInfo{Method: req.Method, Path: req.URL.Path, RemoteAddress: req.RemoteAddr, Params: pathParams(req, h.params)}
-	ctx, cancel := context.WithTimeout(req.Context(), h.cfg.Timeout)
-	defer cancel()
-	start := time.Now()
-	err = h.flow.RunWithPolicies(ctx, x, h.cfg.Policies)
-	h.r.Finish(ctx, x, h.flow, "http", 1, start, err)
-	if err != nil && x.Response == nil {
-		status, msg := http.StatusInternalServerError, "the flow failed"
-		var se *StatusError
-		switch {
-		case errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil:
-			status, msg = http.StatusGatewayTimeout, fmt.Sprintf("the flow did not finish within %v", h.cfg.Timeout)
-		case errors.As(err, &se) && se.Status >= 400 && se.Status <= 599:
-			status = se.Status
-		}
-		writeJSONError(w, status, msg, x.ID)
-		if h.r.Observer != nil {
-			h.r.Observer.InboundHTTP(h.flow.ID, status)
-		}
-		return
-	}
-	resp := x.Response
-	if resp == nil {
-		resp = &Response{Status: http.StatusOK, Body: x.Msg.Body(), ContentType: x.Msg.ContentType()}
-		if len(h.cfg.ResponseHeaders) > 0 {
-			resp.Header = map[string]string{}
-			for _, name := range h.cfg.ResponseHeaders {
-				if v, ok := x.Msg.Header[http.CanonicalHeaderKey(name)]; ok {
-					resp.Header[name] = v
-				}
-			}
-		}
-	}
-	hdr := w.Header()
-	for k, v := range resp.Header {
-		hdr.Set(k, v)
-	}
-	if resp.ContentType != "" && len(resp.Body) > 0 {
-		hdr.Set("Content-Type", resp.ContentType)
-	}
-	hdr.Set("X-Stride-Message-Id", x.ID)
-	writeBody(w, req, resp.Status, resp.Body)
-	if h.r.Observer != nil {
-		h.r.Observer.InboundHTTP(h.flow.ID, resp.Status)
+	return ctx, func() {
+		cancelTimeout()
+		stop()
+		cancel(nil)
 	}
 }
 
-// paramNames lists the {name} parameters of a route pattern.
-func paramNames(pattern string) []string {
-	var names []string
-	for _, seg := range strings.Split(pattern, "/") {
-		if strings.HasPrefix(seg, "{") {
-			names = append(names, strings.TrimSuffix(strings.Trim(seg, "{}"), "..."))
-		}
-	}
-	return names
+// tracker counts runs in progress and refuses new ones once closed. A
+// WaitGroup alone cannot: Add must not race Wait when the count is zero.
+type tracker struct {
+	mu     sync.Mutex
+	closed bool
+	n      int
+	zero   chan struct{} // closed when n drops to 0; nil while n is 0
 }
 
-func pathParams(req *http.Request, names []string) map[string]string {
-	if len(names) == 0 {
+func (t *tracker) enter() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return false
+	}
+	if t.n == 0 {
+		t.zero = make(chan struct{})
+	}
+	t.n++
+	return true
+}
+
+func (t *tracker) leave() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.n--
+	if t.n == 0 {
+		close(t.zero)
+	}
+}
+
+func (t *tracker) close() {
+	t.mu.Lock()
+	t.closed = true
+	t.mu.Unlock()
+}
+
+func (t *tracker) count() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.n
+}
+
+// wait returns when no run is in progress, or ctx's error when it ends
+// first.
+func (t *tracker) wait(ctx context.Context) error {
+	t.mu.Lock()
+	if t.n == 0 {
+		t.mu.Unlock()
 		return nil
 	}
-	params := make(map[string]string, len(names))
-	for _, name := range names {
-		params[name] = req.PathValue(name)
+	zero := t.zero
+	t.mu.Unlock()
+	select {
+	case <-zero:
+		return t.wait(ctx) // new runs may have entered meanwhile
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	return params
-}
-
-// Finish ends a message's attempt: on success it runs the exchange's
-// completion hooks, then it logs the outcome and records it in the
-// message log. It returns the final status.
-func (r *Runtime) Finish(ctx context.Context, x *Exchange, f *Flow, trigger string, attempt int, start time.Time, err error) string {
-	if err == nil {
-		if herr := x.Complete(context.WithoutCancel(ctx)); herr != nil {
-			r.Log.Warn("completion step failed", "message_id", x.ID, "flow", f.ID, "error", x.Redact(herr.Error()))
-		}
-	}
-	status := FinalStatus(x, err)
-	attrs := []any{"message_id", x.ID, "flow", f.ID, "version", f.Version, "status", status, "duration", time.Since(start)}
-	if err != nil {
-		r.Log.Error("message failed", append(attrs, "error", x.Redact(err.Error()))...)
-	} else {
-		r.Log.Debug("message done", attrs...)
-	}
-	r.RecordStatus(x, f, trigger, attempt, status, start, err)
-	if r.Observer != nil {
-		r.Observer.MessageDone(f.ID, trigger, status, time.Since(start), x.Trace)
-	}
-	return status
-}
-
-// RecordStatus writes a message log entry (nothing without a store).
-func (r *Runtime) RecordStatus(x *Exchange, f *Flow, trigger string, attempt int, status string, start time.Time, err error) {
-	if r.recorder != nil {
-		r.recorder.record(logEntry(x, f, trigger, attempt, status, start, err))
-	}
-}
-
-func writeJSONError(w http.ResponseWriter, status int, msg, id string) {
-	w.Header().Set("Content-Type", "application/json")
-	if id != "" {
-		w.Header().Set("X-Stride-Message-Id", id)
-	}
-	w.WriteHeader(status)
-	body := map[string]string{"error": msg}
-	if id != "" {
-		body["message_id"] = id
-	}
-	_ = json.NewEncoder(w).Encode(body)
 }

@@ -1,20 +1,40 @@
-package engine_test
+package runtime_test
 
 import (
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/flow"
+	"github.com/stride-engine/stride/engine/runtime"
 )
 
-func serve(t *testing.T, files ...string) (*httptest.Server, *engine.Runtime) {
+// newRuntime returns a started runtime, stopped when the test ends.
+func newRuntime(t testing.TB, o runtime.Options) *runtime.Runtime {
 	t.Helper()
-	rt := engine.NewRuntime(nil)
+	rt := runtime.New(o)
+	if err := rt.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := rt.Stop(ctx); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+	})
+	return rt
+}
+
+func serve(t *testing.T, files ...string) (*httptest.Server, *runtime.Runtime) {
+	t.Helper()
+	rt := newRuntime(t, runtime.Options{})
 	rt.Swap(load(t, files...))
 	srv := httptest.NewServer(rt)
 	t.Cleanup(srv.Close)
@@ -141,7 +161,7 @@ func TestDisabledFlowsAreNotServed(t *testing.T) {
 		t.Fatal(err)
 	}
 	set.Bind(func(string) (string, bool) { return "", false })
-	rt := engine.NewRuntime(nil)
+	rt := newRuntime(t, runtime.Options{})
 	rt.Swap(set)
 	srv := httptest.NewServer(rt)
 	defer srv.Close()
@@ -200,7 +220,7 @@ steps:
 // BenchmarkHTTPFlowGzip serves a 4 KB JSON answer to clients that accept
 // gzip: pooled writers keep allocations per request flat.
 func BenchmarkHTTPFlowGzip(b *testing.B) {
-	rt := engine.NewRuntime(nil)
+	rt := newRuntime(b, runtime.Options{})
 	rt.Swap(load(b, "g.yaml", "flow: big\ntrigger: {http: {path: /big, methods: [GET]}}\nsteps:\n  - respond: {body: '${ {\"data\": repeat(\"activity \", 450)} }'}\n"))
 	req := httptest.NewRequest("GET", "/big", nil)
 	req.Header.Set("Accept-Encoding", "gzip")
@@ -233,12 +253,12 @@ steps:
 // rename two fields, compute one, respond) through the runtime's handler:
 // the hot path of an http-triggered flow without the network.
 func BenchmarkHTTPActivityFlow(b *testing.B) {
-	set, err := engine.LoadPaths("../flows/examples")
+	set, err := flow.LoadPaths("../../flows/examples")
 	if err != nil {
 		b.Fatal(err)
 	}
 	set.Bind(func(string) (string, bool) { return "", false })
-	rt := engine.NewRuntime(nil)
+	rt := newRuntime(b, runtime.Options{})
 	rt.Swap(set)
 	body := `{"user":"26FWFL","day":"2026-11-22","steps":15720,"distanceKm":12.32,"note":"morning run"}`
 	b.ReportAllocs()

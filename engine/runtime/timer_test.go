@@ -1,4 +1,4 @@
-package engine_test
+package runtime_test
 
 import (
 	"net/http"
@@ -9,7 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stride-engine/stride/engine"
+	"github.com/stride-engine/stride/engine/admin"
+	"github.com/stride-engine/stride/engine/runtime"
 )
 
 // fakeClock is a Clock that moves only when the test advances it.
@@ -92,17 +93,15 @@ func newGate(t *testing.T) *gate {
 	return g
 }
 
-func timerRuntime(t *testing.T, clock *fakeClock, lookup map[string]string, files ...string) *engine.Runtime {
+func timerRuntime(t *testing.T, clock *fakeClock, lookup map[string]string, files ...string) *runtime.Runtime {
 	t.Helper()
 	set, err := loadErr(files...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	set.Bind(func(n string) (string, bool) { v, ok := lookup[n]; return v, ok })
-	rt := engine.NewRuntime(nil)
-	rt.Clock = clock
+	rt := newRuntime(t, runtime.Options{Clock: clock})
 	rt.Swap(set)
-	t.Cleanup(func() { rt.StopTimers(t.Context()) })
 	return rt
 }
 
@@ -145,7 +144,7 @@ func TestTimerNeverOverlapsItself(t *testing.T) {
 	clock.waitWaiting(t, 1)
 	clock.Advance(time.Minute)
 	waitFor(t, "the first run to be under way", func() bool { return g.calls.Load() == 1 })
-	if _, err := rt.RunNow("slow"); err != engine.ErrAlreadyRunning {
+	if _, err := rt.RunNow("slow"); err != runtime.ErrAlreadyRunning {
 		t.Fatalf("run now during a run: %v, want ErrAlreadyRunning", err)
 	}
 	clock.waitWaiting(t, 1)
@@ -189,7 +188,7 @@ func TestAdminRunNow(t *testing.T) {
 	clock := &fakeClock{now: time.Now()}
 	rt := timerRuntime(t, clock, nil, "t.yaml", "flow: nightly\ntrigger: {timer: {cron: '0 2 * * *'}}\nsteps:\n  - request: '"+g.srv.URL+"'\n",
 		"h.yaml", "flow: web\ntrigger: {http: {path: /w}}\nsteps: [{log: x}]\n")
-	admin := httptest.NewServer(engine.NewAdmin(rt, "", nil))
+	admin := httptest.NewServer(admin.NewAdmin(rt, "", nil))
 	defer admin.Close()
 	resp, body := do(t, "POST", admin.URL+"/admin/flows/nightly/run", "")
 	if resp.StatusCode != 202 || !strings.Contains(body, "message_id") {
