@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/stride-engine/stride/engine/flow"
 )
 
 // The SAP OData CSRF handshake of the request step. A token is bound to
@@ -32,10 +34,16 @@ type csrfEntry struct {
 // stale credential must not grow it without end.
 const maxCSRFEntries = 1024
 
-var csrfCache = struct {
-	sync.Mutex
-	m map[string]*csrfEntry
-}{m: map[string]*csrfEntry{}}
+// csrfCaches is the key of each runtime's cache of CSRF tokens.
+var csrfCaches = flow.NewResourceKey("CSRF tokens", func() *csrfCache {
+	return &csrfCache{m: map[string]*csrfEntry{}}
+})
+
+// csrfCache holds one runtime's CSRF tokens by target and credentials.
+type csrfCache struct {
+	mu sync.Mutex
+	m  map[string]*csrfEntry
+}
 
 // csrfKey is the cache key of a target and credentials. The credentials
 // are hashed: no password or token is ever kept in a key (or logged).
@@ -58,19 +66,20 @@ func authMaterial(kind string, parts ...string) []byte {
 	return b
 }
 
-func csrfEntryFor(key string) *csrfEntry {
-	csrfCache.Lock()
-	defer csrfCache.Unlock()
-	e := csrfCache.m[key]
+// entry returns the cache entry of key, made on first use.
+func (c *csrfCache) entry(key string) *csrfEntry {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.m[key]
 	if e == nil {
-		if len(csrfCache.m) >= maxCSRFEntries {
-			for k := range csrfCache.m { // drop any one; holders keep their pointer
-				delete(csrfCache.m, k)
+		if len(c.m) >= maxCSRFEntries {
+			for k := range c.m { // drop any one; holders keep their pointer
+				delete(c.m, k)
 				break
 			}
 		}
 		e = &csrfEntry{fetching: make(chan struct{}, 1)}
-		csrfCache.m[key] = e
+		c.m[key] = e
 	}
 	return e
 }

@@ -32,7 +32,7 @@ func runWith(t *testing.T, svc *flow.Services, steps, body string) (*flow.Exchan
 		t.Fatalf("load: %v", err)
 	}
 	set.Bind(func(string) (string, bool) { return "", false })
-	x := flow.NewExchange(runtime.NewMessageID(), flow.NewMessage([]byte(body), "application/json"), set, nil)
+	x := newExchange(runtime.NewMessageID(), flow.NewMessage([]byte(body), "application/json"), set, nil)
 	x.SetServices(svc)
 	err = set.Run(context.Background(), "f", x)
 	if err == nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stride-engine/stride/engine/flow"
+	"github.com/stride-engine/stride/steps"
 	_ "github.com/stride-engine/stride/steps"
 )
 
@@ -42,7 +43,7 @@ func runSteps(t *testing.T, steps, body, contentType string) (*flow.Exchange, er
 	if contentType == "" {
 		contentType = "application/json"
 	}
-	x := flow.NewExchange("m1", flow.NewMessage([]byte(body), contentType), set,
+	x := newExchange("m1", flow.NewMessage([]byte(body), contentType), set,
 		func() time.Time { return time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC) })
 	return x, set.Run(context.Background(), "f", x)
 }
@@ -73,4 +74,11 @@ func wantProp(t *testing.T, x *flow.Exchange, name string, want any) {
 
 func asStatus(err error, target **flow.StatusError) bool {
 	return errors.As(err, target)
+}
+
+// newExchange returns an exchange on set sharing the set's resources
+// (pooled HTTP, CSRF tokens, locks) with its other exchanges, as the
+// exchanges of one runtime do.
+func newExchange(id string, msg *flow.Message, set *flow.FlowSet, now func() time.Time) *flow.Exchange {
+	return steps.NewTestExchange(id, msg, set, now)
 }

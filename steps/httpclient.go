@@ -8,72 +8,88 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"sync"
 	"time"
+
+	"github.com/stride-engine/stride/engine/flow"
 )
 
-// Outbound HTTP for the request step: one pooled client per target
-// (scheme+host), all sharing one tuned Transport, so that connections are
-// kept alive across messages and flows.
+// Outbound HTTP for the request step: one client per runtime over one
+// tuned Transport, so that connections are kept alive across messages and
+// flows, and closed when the runtime stops. Two runtimes in one process
+// (parallel tests, flow tests) never share connections.
 
-// sharedTransport is the Transport of every outbound client. It never
-// reads a proxy from the environment: where a request goes is what the
-// flow says, nothing else (tests and the demo stay on 127.0.0.1).
-var sharedTransport = &http.Transport{
-	Proxy: nil,
-	DialContext: (&net.Dialer{
-		Timeout:   30 * time.Second,
-		KeepAlive: 30 * time.Second,
-	}).DialContext,
-	ForceAttemptHTTP2:     true,
-	MaxIdleConns:          1024,
-	MaxIdleConnsPerHost:   64,
-	IdleConnTimeout:       90 * time.Second,
-	TLSHandshakeTimeout:   10 * time.Second,
-	ExpectContinueTimeout: time.Second,
+// httpPools is the key of each runtime's outbound HTTP pool.
+var httpPools = flow.NewResourceKey("outbound HTTP", newHTTPPool)
+
+// httpPool is the outbound HTTP of one runtime, with the clock and the
+// waits of its retries (tests record the waits instead of sleeping).
+type httpPool struct {
+	transport *http.Transport
+	// client has no Timeout: every request carries a context bounded by
+	// the step's timeout and the message's deadline.
+	client *http.Client
+
+	now func() time.Time
+	// sleep waits d or until ctx is done, with a timer (never
+	// time.Sleep, which a shutdown could not interrupt).
+	sleep func(ctx context.Context, d time.Duration) error
+	// jitter returns a random duration in [0, d] (full jitter).
+	jitter func(d time.Duration) time.Duration
 }
 
-// maxClients bounds the client map: URLs are templates, and a flow that
-// calls many hosts must not grow it without end. Beyond it, targets share
-// one client (they share the Transport, and so the pool, anyway).
-const maxClients = 512
-
-var clients = struct {
-	sync.RWMutex
-	m        map[string]*http.Client
-	overflow *http.Client
-}{m: map[string]*http.Client{}, overflow: newClient()}
-
-func newClient() *http.Client {
-	// No Client.Timeout: every request carries a context bounded by the
-	// step's timeout and the message's deadline.
-	return &http.Client{Transport: sharedTransport}
+func newHTTPPool() *httpPool {
+	t := newTransport()
+	return &httpPool{transport: t, client: &http.Client{Transport: t}, now: time.Now, sleep: sleepCtx, jitter: fullJitter}
 }
 
-// targetKey is scheme://host, the key of pooled clients and CSRF tokens.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+func fullJitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return rand.N(d + 1)
+}
+
+// Close closes the pool's idle connections when its runtime stops.
+func (p *httpPool) Close() error {
+	p.transport.CloseIdleConnections()
+	return nil
+}
+
+// newTransport returns the Transport of outbound requests. It never reads
+// a proxy from the environment: where a request goes is what the flow
+// says, nothing else (tests and the demo stay on 127.0.0.1).
+func newTransport() *http.Transport {
+	return &http.Transport{
+		Proxy: nil,
+		DialContext: (&net.Dialer{
+			Timeout:   30 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   64,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+// targetKey is scheme://host, the key of CSRF tokens.
 func targetKey(u *url.URL) string { return u.Scheme + "://" + u.Host }
-
-// clientFor returns the pooled client of u's target.
-func clientFor(u *url.URL) *http.Client {
-	key := targetKey(u)
-	clients.RLock()
-	c := clients.m[key]
-	clients.RUnlock()
-	if c != nil {
-		return c
-	}
-	clients.Lock()
-	defer clients.Unlock()
-	if c = clients.m[key]; c != nil {
-		return c
-	}
-	if len(clients.m) >= maxClients {
-		return clients.overflow
-	}
-	c = newClient()
-	clients.m[key] = c
-	return c
-}
 
 // drainLimit bounds how much of an unread body is discarded to keep its
 // connection; a larger rest costs a new connection, not unbounded reading.
@@ -121,31 +137,3 @@ func formatSize(n int64) string {
 	}
 	return strconv.FormatInt(n, 10) + " bytes"
 }
-
-// Waiting between attempts. Tests replace these (request_export_test.go)
-// to record waits instead of sleeping and to fix the jitter.
-var (
-	timeNow = time.Now
-	// sleepCtx waits d or until ctx is done, with a timer (never
-	// time.Sleep, which a shutdown could not interrupt).
-	sleepCtx = func(ctx context.Context, d time.Duration) error {
-		if d <= 0 {
-			return ctx.Err()
-		}
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			return nil
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		}
-	}
-	// jitter returns a random duration in [0, d] (full jitter).
-	jitter = func(d time.Duration) time.Duration {
-		if d <= 0 {
-			return 0
-		}
-		return rand.N(d + 1)
-	}
-)

@@ -54,7 +54,7 @@ func idemSet(t *testing.T, steps string) *flow.FlowSet {
 
 func idemRun(set *flow.FlowSet, svc *flow.Services, body string) (*flow.Exchange, error) {
 	// Each run is a different message, as two deliveries of a webhook are.
-	x := flow.NewExchange(runtime.NewMessageID(), flow.NewMessage([]byte(body), "application/json"), set, nil)
+	x := newExchange(runtime.NewMessageID(), flow.NewMessage([]byte(body), "application/json"), set, nil)
 	x.SetServices(svc)
 	return x, set.Run(context.Background(), "f", x)
 }
@@ -327,7 +327,7 @@ func TestIdempotentRedeliveryOfTheSameMessageRunsTheBlock(t *testing.T) {
 	svc := openKV(t)
 	set := idemSet(t, idemSteps(srv, ""))
 	run := func(id string) *flow.Exchange {
-		x := flow.NewExchange(id, flow.NewMessage([]byte(notification), "application/json"), set, nil)
+		x := newExchange(id, flow.NewMessage([]byte(notification), "application/json"), set, nil)
 		x.SetServices(svc)
 		if err := set.Run(context.Background(), "f", x); err != nil {
 			t.Fatal(err)

@@ -57,7 +57,7 @@ func (s *lockStep) Run(ctx context.Context, x *flow.Exchange) error {
 	if err != nil {
 		return errorf("lock %s: key: %w", s.name, err)
 	}
-	l, err := acquireLock(ctx, lockID{s.name, key}, x, s.timeout)
+	l, err := lockTables.Get(x.Resources()).acquire(ctx, lockID{s.name, key}, x, s.timeout)
 	if err != nil {
 		return err
 	}
@@ -69,10 +69,16 @@ func (s *lockStep) Run(ctx context.Context, x *flow.Exchange) error {
 // An entry is reference-counted by its holder and its waiters and removed
 // when the last of them leaves, so a million distinct keys over time cost
 // nothing once they are done.
-var locks = struct {
+//
+// Each runtime has its own table: locks exclude messages of one runtime.
+var lockTables = flow.NewResourceKey("locks", func() *lockTable {
+	return &lockTable{m: map[lockID]*lockEntry{}}
+})
+
+type lockTable struct {
 	mu sync.Mutex
 	m  map[lockID]*lockEntry
-}{m: map[lockID]*lockEntry{}}
+}
 
 type lockID struct{ name, key string }
 
@@ -82,20 +88,21 @@ type lockEntry struct {
 	// slot to the first of them when the holder receives, so the lock
 	// passes on in arrival order and a newcomer cannot overtake.
 	sem chan struct{}
-	// refs counts the holder and the waiters; guarded by locks.mu.
+	// refs counts the holder and the waiters; guarded by lockTable.mu.
 	refs int
 	// holder is the exchange holding the lock, to refuse reentry;
-	// guarded by locks.mu.
+	// guarded by lockTable.mu.
 	holder *flow.Exchange
 }
 
 // heldLock is a lock acquired by one message.
 type heldLock struct {
+	t  *lockTable
 	id lockID
 	e  *lockEntry
 }
 
-func acquireLock(ctx context.Context, id lockID, x *flow.Exchange, timeout time.Duration) (*heldLock, error) {
+func (locks *lockTable) acquire(ctx context.Context, id lockID, x *flow.Exchange, timeout time.Duration) (*heldLock, error) {
 	locks.mu.Lock()
 	e := locks.m[id]
 	if e == nil {
@@ -118,11 +125,11 @@ func acquireLock(ctx context.Context, id lockID, x *flow.Exchange, timeout time.
 		select {
 		case e.sem <- struct{}{}:
 		case <-t.C:
-			unrefLock(id, e)
+			locks.unref(id, e)
 			return nil, &flow.StatusError{Status: 503,
 				Msg: fmt.Sprintf("lock %s for key %q not acquired within %v", id.name, id.key, timeout)}
 		case <-ctx.Done():
-			unrefLock(id, e)
+			locks.unref(id, e)
 			return nil, fmt.Errorf("lock %s for key %q not acquired: gave up after %v: %w",
 				id.name, id.key, time.Since(start).Round(time.Millisecond), context.Cause(ctx))
 		}
@@ -130,18 +137,18 @@ func acquireLock(ctx context.Context, id lockID, x *flow.Exchange, timeout time.
 	locks.mu.Lock()
 	e.holder = x
 	locks.mu.Unlock()
-	return &heldLock{id, e}, nil
+	return &heldLock{locks, id, e}, nil
 }
 
 func (l *heldLock) release() {
-	locks.mu.Lock()
+	l.t.mu.Lock()
 	l.e.holder = nil
-	locks.mu.Unlock()
+	l.t.mu.Unlock()
 	<-l.e.sem // hands the slot to the first waiter, if any
-	unrefLock(l.id, l.e)
+	l.t.unref(l.id, l.e)
 }
 
-func unrefLock(id lockID, e *lockEntry) {
+func (locks *lockTable) unref(id lockID, e *lockEntry) {
 	locks.mu.Lock()
 	if e.refs--; e.refs == 0 {
 		delete(locks.m, id)

@@ -45,7 +45,7 @@ func lockFlows(t testing.TB, files ...string) *flow.FlowSet {
 }
 
 func runLock(ctx context.Context, set *flow.FlowSet, id, body string) (*flow.Exchange, error) {
-	x := flow.NewExchange("m-"+body, flow.NewMessage([]byte(body), "application/json"), set, nil)
+	x := NewTestExchange("m-"+body, flow.NewMessage([]byte(body), "application/json"), set, nil)
 	return x, set.Run(ctx, id, x)
 }
 
@@ -240,13 +240,7 @@ func waitForWaiters(t *testing.T, id lockID, n int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		locks.mu.Lock()
-		e := locks.m[id]
-		refs := 0
-		if e != nil {
-			refs = e.refs
-		}
-		locks.mu.Unlock()
+		refs := lockEntryRefs(id)
 		if refs == n+1 {
 			return
 		}

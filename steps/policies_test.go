@@ -82,7 +82,7 @@ func (in policyInbound) exchange(set *flow.FlowSet) *flow.Exchange {
 	if now.IsZero() {
 		now = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	}
-	x := flow.NewExchange("m1", msg, set, func() time.Time { return now })
+	x := newExchange("m1", msg, set, func() time.Time { return now })
 	x.Query = map[string]string{}
 	for k, v := range in.query {
 		x.Query[k] = v

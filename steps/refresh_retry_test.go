@@ -70,7 +70,7 @@ steps:
 		t.Fatal(err)
 	}
 	set.Bind(func(string) (string, bool) { return "", false })
-	x := flow.NewExchange("m", flow.NewMessage(nil, ""), set, nil)
+	x := newExchange("m", flow.NewMessage(nil, ""), set, nil)
 	if err := set.Run(context.Background(), "fetch", x); err != nil {
 		t.Fatal(err)
 	}

@@ -82,10 +82,9 @@ type requestStep struct {
 
 // reqTarget is a URL to send to, with what errors may show of it.
 type reqTarget struct {
-	u      *url.URL
-	raw    string
-	shown  string // scheme://host/path: no user info, no query
-	client *http.Client
+	u     *url.URL
+	raw   string
+	shown string // scheme://host/path: no user info, no query
 }
 
 func init() {
@@ -264,7 +263,7 @@ func parseTarget(raw string) (*reqTarget, error) {
 	if u.Host == "" {
 		return nil, errors.New("the URL has no host")
 	}
-	return &reqTarget{u: u, raw: u.String(), shown: shownURL(u), client: clientFor(u)}, nil
+	return &reqTarget{u: u, raw: u.String(), shown: shownURL(u)}, nil
 }
 
 // shownURL is what an error or log line may say of a URL: no user info,
@@ -283,6 +282,7 @@ type outbound struct {
 	shown   string // METHOD scheme://host/path
 	csrf    *csrfEntry
 	csrfTo  *reqTarget
+	client  *http.Client // the runtime's pooled client, or the test's mocks
 }
 
 // reqAnswer is a response, read in full.
@@ -401,24 +401,16 @@ func (s *requestStep) prepare(x *flow.Exchange) (*outbound, error) {
 				return nil, errorf("csrf url: %w", err)
 			}
 		}
-		o.csrf = csrfEntryFor(csrfKey(targetKey(to.u), cred))
+		o.csrf = csrfCaches.Get(x.Resources()).entry(csrfKey(targetKey(to.u), cred))
 	}
 	if svc := x.Services(); svc != nil && svc.Transport != nil {
 		// stride test: outbound requests go to the test's mocks, never
 		// to the network.
-		o.to = o.to.via(svc.Transport)
-		if o.csrfTo != nil {
-			o.csrfTo = o.csrfTo.via(svc.Transport)
-		}
+		o.client = &http.Client{Transport: svc.Transport}
+	} else {
+		o.client = httpPools.Get(x.Resources()).client
 	}
 	return o, nil
-}
-
-// via returns a copy of the target whose client uses rt.
-func (t *reqTarget) via(rt http.RoundTripper) *reqTarget {
-	c := *t
-	c.client = &http.Client{Transport: rt, CheckRedirect: t.client.CheckRedirect}
-	return &c
 }
 
 // payload works out the body and its content type.
@@ -493,6 +485,7 @@ type attemptResult struct {
 // when that matters to the reader of the error.
 func (s *requestStep) exchange(ctx context.Context, x *flow.Exchange, o *outbound) (res attemptResult, note string) {
 	r := &s.retry
+	pool := httpPools.Get(x.Resources())
 	for attempt := 1; ; attempt++ {
 		began := time.Now()
 		res = s.attempt(ctx, o)
@@ -509,12 +502,12 @@ func (s *requestStep) exchange(ctx context.Context, x *flow.Exchange, o *outboun
 			}
 			return res, note
 		}
-		wait := s.backoff(attempt, res)
-		if dl, ok := ctx.Deadline(); ok && timeNow().Add(wait).After(dl) {
+		wait := s.backoff(pool, attempt, res)
+		if dl, ok := ctx.Deadline(); ok && pool.now().Add(wait).After(dl) {
 			return res, fmt.Sprintf("not retried after attempt %d: waiting %v would pass the message's deadline", attempt, wait.Round(time.Millisecond))
 		}
 		x.Log.Info("request: retrying", "step", s.name, "request", x.Redact(o.shown), "attempt", attempt, "status", res.status, "wait", wait)
-		if err := sleepCtx(ctx, wait); err != nil {
+		if err := pool.sleep(ctx, wait); err != nil {
 			return res, fmt.Sprintf("not retried after attempt %d: %v", attempt, err)
 		}
 	}
@@ -537,16 +530,16 @@ func (s *requestStep) retryable(ctx context.Context, res attemptResult) bool {
 
 // backoff is the wait before attempt+1: the server's hint when it gave
 // one, else exponential back-off with full jitter; at most max_backoff.
-func (s *requestStep) backoff(attempt int, res attemptResult) time.Duration {
+func (s *requestStep) backoff(pool *httpPool, attempt int, res attemptResult) time.Duration {
 	r := &s.retry
-	if d, ok := retryHint(res.status, res.header, s.resetHeaders, timeNow()); ok {
+	if d, ok := retryHint(res.status, res.header, s.resetHeaders, pool.now()); ok {
 		return min(d, r.MaxBackoff)
 	}
 	ceil := r.Backoff
 	for i := 1; i < attempt && ceil < r.MaxBackoff; i++ {
 		ceil *= 2
 	}
-	return jitter(min(ceil, r.MaxBackoff))
+	return pool.jitter(min(ceil, r.MaxBackoff))
 }
 
 // retryHint reads Retry-After (seconds or an HTTP date) and, on a 429,
@@ -611,7 +604,7 @@ func (s *requestStep) attempt(ctx context.Context, o *outbound) attemptResult {
 
 // send sends the request and reads its answer.
 func (s *requestStep) send(actx, ctx context.Context, o *outbound, h http.Header) attemptResult {
-	a, err := roundTrip(actx, o.to.client, s.c.Method, o.to.raw, h, o.body, o.hasBody, int64(s.c.MaxResponse))
+	a, err := roundTrip(actx, o.client, s.c.Method, o.to.raw, h, o.body, o.hasBody, int64(s.c.MaxResponse))
 	if err != nil {
 		res := attemptResult{err: transportError(o.shown, err, actx, ctx, s.c.Timeout)}
 		if tl := (*errTooLarge)(nil); errors.As(err, &tl) {
@@ -651,7 +644,7 @@ func (s *requestStep) fetchCSRF(actx, ctx context.Context, o *outbound) (string,
 	h.Del("Content-Type")
 	h.Set("X-Csrf-Token", "Fetch")
 	var cookies string
-	a, err := roundTripWith(actx, to.client, http.MethodGet, to.raw, h, nil, false, int64(s.c.MaxResponse), func(resp *http.Response) {
+	a, err := roundTripWith(actx, o.client, http.MethodGet, to.raw, h, nil, false, int64(s.c.MaxResponse), func(resp *http.Response) {
 		cookies = sessionCookies(resp)
 	})
 	if err != nil {

@@ -27,35 +27,38 @@ func (r *WaitRecorder) Waits() []time.Duration {
 // RecordRequestWaits makes the request step record its waits and go on at
 // once, with the jitter fixed at its ceiling, until the test ends.
 func RecordRequestWaits(t testing.TB) *WaitRecorder {
-	prevSleep, prevJitter := sleepCtx, jitter
+	pool := httpPools.Get(testResources)
+	prevSleep, prevJitter := pool.sleep, pool.jitter
 	r := &WaitRecorder{}
-	sleepCtx = func(ctx context.Context, d time.Duration) error {
+	pool.sleep = func(ctx context.Context, d time.Duration) error {
 		r.mu.Lock()
 		r.waits = append(r.waits, d)
 		r.mu.Unlock()
 		return ctx.Err()
 	}
-	jitter = func(d time.Duration) time.Duration { return d }
-	t.Cleanup(func() { sleepCtx, jitter = prevSleep, prevJitter })
+	pool.jitter = func(d time.Duration) time.Duration { return d }
+	t.Cleanup(func() { pool.sleep, pool.jitter = prevSleep, prevJitter })
 	return r
 }
 
 // SetRequestClock fixes the clock the request step reads hints with.
 func SetRequestClock(t testing.TB, now time.Time) {
-	prev := timeNow
-	timeNow = func() time.Time { return now }
-	t.Cleanup(func() { timeNow = prev })
+	pool := httpPools.Get(testResources)
+	prev := pool.now
+	pool.now = func() time.Time { return now }
+	t.Cleanup(func() { pool.now = prev })
 }
 
 // ResetCSRFCache forgets every cached CSRF token.
 func ResetCSRFCache() {
-	csrfCache.Lock()
-	clear(csrfCache.m)
-	csrfCache.Unlock()
+	c := csrfCaches.Get(testResources)
+	c.mu.Lock()
+	clear(c.m)
+	c.mu.Unlock()
 }
 
 // RequestTransport returns the Transport of outbound requests.
-func RequestTransport() *http.Transport { return sharedTransport }
+func RequestTransport() *http.Transport { return newTransport() }
 
 // SleepCtx is the real wait between attempts.
 var SleepCtx = sleepCtx

@@ -110,7 +110,7 @@ func runReqFlow(ctx context.Context, set *flow.FlowSet, body, contentType string
 	if contentType == "" {
 		contentType = "application/json"
 	}
-	x := flow.NewExchange("m1", flow.NewMessage([]byte(body), contentType), set, nil)
+	x := newExchange("m1", flow.NewMessage([]byte(body), contentType), set, nil)
 	return x, set.Run(ctx, "f", x)
 }
 
@@ -1003,7 +1003,7 @@ func BenchmarkRequestStep(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		x := flow.NewExchange("m", flow.NewMessage(nil, ""), set, nil)
+		x := newExchange("m", flow.NewMessage(nil, ""), set, nil)
 		if err := set.Run(ctx, "f", x); err != nil {
 			b.Fatal(err)
 		}

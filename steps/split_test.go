@@ -767,7 +767,7 @@ steps:
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		x := flow.NewExchange("m1", flow.NewMessage(body, "application/json"), set, nil)
+		x := newExchange("m1", flow.NewMessage(body, "application/json"), set, nil)
 		if err := set.Run(ctx, "f", x); err != nil {
 			b.Fatal(err)
 		}

@@ -56,7 +56,39 @@ var (
 	posType         = reflect.TypeFor[Pos]()
 )
 
+// specCache holds the spec of every config struct type reachable from a
+// registered kind or from the flow file itself. It is written only while
+// kinds register (from init functions, which run one at a time) and read
+// afterwards: specOf computes nested types' specs eagerly, so that loading
+// flows, which may happen in many goroutines at once, never writes it.
 var specCache = map[reflect.Type]*configSpec{}
+
+var configValueType = reflect.TypeFor[configValue]()
+
+// cacheNested computes the specs of the struct types a field of type t
+// holds (directly, or through pointers, slices and maps), unless they
+// decode themselves.
+func cacheNested(t reflect.Type) {
+	for {
+		if t.Implements(configValueType) || reflect.PointerTo(t).Implements(configValueType) {
+			return // decodes itself
+		}
+		if t.Kind() != reflect.Pointer && t.Kind() != reflect.Slice && t.Kind() != reflect.Map {
+			break
+		}
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct || t == posType || t == nodeType || t == reflect.TypeFor[time.Time]() {
+		return
+	}
+	if _, ok := specCache[t]; !ok {
+		specOf(t, "")
+	}
+}
+
+func init() {
+	specOf(reflect.TypeFor[flowFile](), "")
+}
 
 // specOf derives the spec of a config struct type. It panics on a
 // malformed struct: that is a programming error caught by the first test.
@@ -99,13 +131,17 @@ func specOf(t reflect.Type, shorthand string) *configSpec {
 		s.fields = append(s.fields, f)
 		s.byName[name] = f
 	}
+	if shorthand == "" {
+		specCache[t] = s // before the fields: a type may hold itself
+	}
+	for _, f := range s.fields {
+		cacheNested(f.typ)
+	}
 	if shorthand != "" {
 		s.shorthand = s.byName[shorthand]
 		if s.shorthand == nil {
 			panic(fmt.Sprintf("stride: shorthand %q is not a field of %v", shorthand, t))
 		}
-	} else {
-		specCache[t] = s
 	}
 	return s
 }
