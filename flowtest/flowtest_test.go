@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	_ "github.com/stride-engine/stride/steps" // registers the step kinds
@@ -487,5 +488,31 @@ func TestREADMEWorkedExampleRuns(t *testing.T) {
 	sum, out, errOut := runDir(t, filepath.Join(root, "flows"), Options{Run: regexp.MustCompile(`^readme-example/`)})
 	if !sum.OK() || sum.Passed != 1 {
 		t.Fatalf("the README example does not pass: %+v\n%s%s", sum, out, errOut)
+	}
+}
+
+// The whole shipped suite, twice at once in one process, with many cases
+// in parallel: runtimes share no tokens, locks, connections or stores, so
+// every case passes as it does alone (and -race finds no shared state).
+func TestShippedSuiteRunsInParallelInOneProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs every shipped flow test twice")
+	}
+	var wg sync.WaitGroup
+	sums := make([]Summary, 2)
+	outs := make([]strings.Builder, 2)
+	for i := range sums {
+		wg.Go(func() {
+			sums[i] = Run(context.Background(), []string{"../flows"}, Options{Parallel: 8, Out: &outs[i]})
+		})
+	}
+	wg.Wait()
+	for i, sum := range sums {
+		if !sum.OK() || sum.Passed == 0 {
+			t.Errorf("run %d: %d passed, %d failed, %d errors\n%s", i, sum.Passed, sum.Failed, sum.Errors, outs[i].String())
+		}
+	}
+	if sums[0].Passed != sums[1].Passed {
+		t.Errorf("the two runs passed %d and %d cases", sums[0].Passed, sums[1].Passed)
 	}
 }
