@@ -2,12 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -48,11 +47,11 @@ func openBackend(dataDir, adminAddr string, stderr io.Writer) (backend, error) {
 	if err == nil {
 		return &dirBackend{db: db}, nil
 	}
-	if !strings.Contains(strings.ToLower(err.Error()), "lock") {
+	if !errors.Is(err, store.ErrLocked) {
 		return nil, fmt.Errorf("cannot open --data %s: %w", dataDir, err)
 	}
 	fmt.Fprintf(stderr, "stride: %s is in use by a running stride; asking its admin API at %s\n", dataDir, adminAddr)
-	return &adminBackend{base: "http://" + adminAddr, token: os.Getenv("STRIDE_ADMIN_TOKEN"), client: &http.Client{Timeout: 10 * time.Second}}, nil
+	return &adminBackend{c: newAdminClient(adminAddr, 10*time.Second)}, nil
 }
 
 type dirBackend struct{ db *store.DB }
@@ -117,84 +116,58 @@ func (b *dirBackend) remove(storeName, id string) error {
 	return b.db.KV().Delete(context.Background(), storeName, id)
 }
 
-type adminBackend struct {
-	base, token string
-	client      *http.Client
+// adminBackend reads the state of a running stride through its admin API.
+type adminBackend struct{ c *admin.Client }
+
+// newAdminClient is the admin API client of the stride at addr, with
+// STRIDE_ADMIN_TOKEN.
+func newAdminClient(addr string, timeout time.Duration) *admin.Client {
+	return &admin.Client{Base: "http://" + addr, Token: os.Getenv("STRIDE_ADMIN_TOKEN"), HTTP: &http.Client{Timeout: timeout}}
+}
+
+// adminError words an error of the admin API for the operator, deciding on
+// its code: a failed reload lists the files' errors, a not_found wraps
+// store.ErrNotFound like the data directory's answers, anything else
+// names the status and the server's message.
+func adminError(err error) error {
+	var ae *admin.APIError
+	if !errors.As(err, &ae) {
+		return err
+	}
+	switch ae.Code {
+	case admin.CodeInvalid:
+		var b strings.Builder
+		for _, le := range ae.LoadErrors {
+			fmt.Fprintf(&b, "\n%s:%d:%d: %s", le.File, le.Line, le.Col, le.Message)
+		}
+		return fmt.Errorf("the flows are invalid; the running flows keep serving:%s", b.String())
+	case admin.CodeNotFound:
+		return fmt.Errorf("%s: %w", ae.Message, store.ErrNotFound)
+	}
+	return fmt.Errorf("admin API answered %d: %s", ae.Status, ae.Message)
 }
 
 func (b *adminBackend) close() {}
 
-func (b *adminBackend) do(method, path string, out any) ([]byte, error) {
-	req, err := http.NewRequest(method, b.base+path, nil)
-	if err != nil {
-		return nil, err
-	}
-	if b.token != "" {
-		req.Header.Set("Authorization", "Bearer "+b.token)
-	}
-	resp, err := b.client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("admin API: %w", err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if resp.StatusCode == http.StatusUnprocessableEntity && strings.HasSuffix(path, "/reload") {
-		var e struct {
-			Errors []struct {
-				File      string
-				Line, Col int
-				Message   string
-			}
-		}
-		_ = json.Unmarshal(data, &e)
-		var b strings.Builder
-		for _, le := range e.Errors {
-			fmt.Fprintf(&b, "\n%s:%d:%d: %s", le.File, le.Line, le.Col, le.Message)
-		}
-		return nil, fmt.Errorf("the flows are invalid; the running flows keep serving:%s", b.String())
-	}
-	if resp.StatusCode >= 300 {
-		var e struct{ Error string }
-		_ = json.Unmarshal(data, &e)
-		if resp.StatusCode == http.StatusNotFound {
-			return nil, fmt.Errorf("%s: %w", e.Error, store.ErrNotFound)
-		}
-		return nil, fmt.Errorf("admin API answered %d: %s", resp.StatusCode, e.Error)
-	}
-	if out != nil {
-		return data, json.Unmarshal(data, out)
-	}
-	return data, nil
-}
-
 func (b *adminBackend) messages(flow, status string, limit int) ([]admin.MessageJSON, error) {
-	var out struct{ Messages []admin.MessageJSON }
-	q := url.Values{"flow": {flow}, "status": {status}, "limit": {fmt.Sprint(limit)}}
-	_, err := b.do("GET", "/admin/messages?"+q.Encode(), &out)
-	return out.Messages, err
+	out, err := b.c.Messages(context.Background(), admin.MessagesQuery{Flow: flow, Status: status, Limit: limit})
+	return out.Messages, adminError(err)
 }
 
 func (b *adminBackend) message(id string) ([]admin.MessageJSON, error) {
-	var out struct{ Attempts []admin.MessageJSON }
-	_, err := b.do("GET", "/admin/messages/"+url.PathEscape(id), &out)
-	return out.Attempts, err
+	out, err := b.c.Message(context.Background(), id)
+	return out.Attempts, adminError(err)
 }
 
 func (b *adminBackend) replay(id string) (string, error) {
-	var out struct{ Queue string }
-	_, err := b.do("POST", "/admin/messages/"+url.PathEscape(id)+"/replay", &out)
-	return out.Queue, err
+	out, err := b.c.Replay(context.Background(), id)
+	return out.Queue, adminError(err)
 }
 
 func (b *adminBackend) stores() (map[string]int, error) {
-	var out struct {
-		Stores []struct {
-			Name  string
-			Count int
-		}
-	}
-	if _, err := b.do("GET", "/admin/stores", &out); err != nil {
-		return nil, err
+	out, err := b.c.Stores(context.Background())
+	if err != nil {
+		return nil, adminError(err)
 	}
 	m := map[string]int{}
 	for _, s := range out.Stores {
@@ -204,21 +177,19 @@ func (b *adminBackend) stores() (map[string]int, error) {
 }
 
 func (b *adminBackend) list(storeName, prefix string, limit int) ([]string, error) {
-	var out struct{ Entries []struct{ ID string } }
-	q := url.Values{"prefix": {prefix}, "limit": {fmt.Sprint(limit)}}
-	_, err := b.do("GET", "/admin/stores/"+url.PathEscape(storeName)+"?"+q.Encode(), &out)
+	out, err := b.c.StoreEntries(context.Background(), storeName, admin.StoreEntriesQuery{Prefix: prefix, Limit: limit})
 	ids := make([]string, len(out.Entries))
 	for i, e := range out.Entries {
 		ids[i] = e.ID
 	}
-	return ids, err
+	return ids, adminError(err)
 }
 
 func (b *adminBackend) get(storeName, id string) ([]byte, error) {
-	return b.do("GET", "/admin/stores/"+url.PathEscape(storeName)+"/"+url.PathEscape(id), nil)
+	v, err := b.c.StoreGet(context.Background(), storeName, id)
+	return v, adminError(err)
 }
 
 func (b *adminBackend) remove(storeName, id string) error {
-	_, err := b.do("DELETE", "/admin/stores/"+url.PathEscape(storeName)+"/"+url.PathEscape(id), nil)
-	return err
+	return adminError(b.c.StoreDelete(context.Background(), storeName, id))
 }

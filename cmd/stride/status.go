@@ -1,17 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
-	"net/http"
-	"os"
 	"text/tabwriter"
 	"time"
 )
-
-func adminClient(addr string) *adminBackend {
-	return &adminBackend{base: "http://" + addr, token: os.Getenv("STRIDE_ADMIN_TOKEN"), client: &http.Client{Timeout: 30 * time.Second}}
-}
 
 func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("status", "", "Shows the flows a running stride serves (id, trigger, status, version, file) and the files of the last failed load.", stderr)
@@ -19,18 +14,9 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	var out struct {
-		Flows []struct {
-			ID, File, Version, Trigger, Status, Reason string
-		}
-		Errors []struct {
-			File      string
-			Line, Col int
-			Message   string
-		}
-	}
-	if _, err := adminClient(*adminAddr).do("GET", "/admin/flows", &out); err != nil {
-		fmt.Fprintln(stderr, "stride status:", err)
+	out, err := newAdminClient(*adminAddr, 30*time.Second).Flows(context.Background())
+	if err != nil {
+		fmt.Fprintln(stderr, "stride status:", adminError(err))
 		return 1
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
@@ -60,12 +46,9 @@ func cmdReload(args []string, stdout, stderr io.Writer) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	var out struct {
-		Versions map[string]string
-		TookMS   float64 `json:"took_ms"`
-	}
-	if _, err := adminClient(*adminAddr).do("POST", "/admin/reload", &out); err != nil {
-		fmt.Fprintln(stderr, "stride reload:", err)
+	out, err := newAdminClient(*adminAddr, 30*time.Second).Reload(context.Background())
+	if err != nil {
+		fmt.Fprintln(stderr, "stride reload:", adminError(err))
 		return 1
 	}
 	fmt.Fprintf(stdout, "reloaded %d flows in %.1f ms\n", len(out.Versions), out.TookMS)

@@ -1,11 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
-	"os"
 	"time"
 )
 
@@ -20,12 +18,9 @@ func cmdTrigger(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
-	b := &adminBackend{base: "http://" + *adminAddr, token: os.Getenv("STRIDE_ADMIN_TOKEN"), client: &http.Client{Timeout: 10 * time.Second}}
-	var out struct {
-		MessageID string `json:"message_id"`
-	}
-	if _, err := b.do("POST", "/admin/flows/"+url.PathEscape(fs.Arg(0))+"/run", &out); err != nil {
-		fmt.Fprintln(stderr, "stride trigger:", err)
+	out, err := newAdminClient(*adminAddr, 10*time.Second).RunNow(context.Background(), fs.Arg(0))
+	if err != nil {
+		fmt.Fprintln(stderr, "stride trigger:", adminError(err))
 		return 1
 	}
 	fmt.Fprintf(stdout, "started %s: message %s (see `stride messages show %s`)\n", fs.Arg(0), out.MessageID, out.MessageID)

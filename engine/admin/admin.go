@@ -1,3 +1,8 @@
+// Package admin is Stride's admin API (CONTRACT.md): the HTTP handlers,
+// the types of their request and response bodies (api.go), and a Client
+// that `stride status`, `reload`, `trigger`, `messages` and `store` use to
+// call a running instance. Every error answer carries a code (the Code
+// constants) for programs to decide on, beside a text for people.
 package admin
 
 import (
@@ -37,17 +42,17 @@ func (a *Admin) AddReload(r *runtime.Reloader) {
 	a.Handle("POST /admin/reload", http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		res := r.Reload()
 		if res.OK {
-			WriteJSON(w, http.StatusOK, map[string]any{"status": "reloaded", "versions": res.Versions, "took_ms": float64(res.Took.Microseconds()) / 1000})
+			WriteJSON(w, http.StatusOK, ReloadResponse{Status: "reloaded", TookMS: float64(res.Took.Microseconds()) / 1000, Versions: res.Versions})
 			return
 		}
-		errs := []LoadError{}
+		out := ReloadInvalid{Errors: []LoadError{}, Status: "invalid; the running flows keep serving", Code: CodeInvalid}
 		for _, e := range res.Errors {
-			errs = append(errs, LoadError{File: e.Pos.File, Line: e.Pos.Line, Col: e.Pos.Col, Message: e.Msg})
+			out.Errors = append(out.Errors, LoadError{File: e.Pos.File, Line: e.Pos.Line, Col: e.Pos.Col, Message: e.Msg})
 		}
 		if res.Err != nil {
-			errs = append(errs, LoadError{File: r.Dir, Message: res.Err.Error()})
+			out.Errors = append(out.Errors, LoadError{File: r.Dir, Message: res.Err.Error()})
 		}
-		WriteJSON(w, http.StatusUnprocessableEntity, map[string]any{"status": "invalid; the running flows keep serving", "errors": errs})
+		WriteJSON(w, http.StatusUnprocessableEntity, out)
 	}))
 }
 
@@ -62,7 +67,7 @@ func (a *Admin) auth(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if a.token != "" && !constantTimeEqual(r.Header.Get("Authorization"), "Bearer "+a.token) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="stride-admin"`)
-			WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "admin API needs Authorization: Bearer <STRIDE_ADMIN_TOKEN>"})
+			writeError(w, http.StatusUnauthorized, CodeUnauthorized, "admin API needs Authorization: Bearer <STRIDE_ADMIN_TOKEN>")
 			return
 		}
 		h.ServeHTTP(w, r)
@@ -71,35 +76,14 @@ func (a *Admin) auth(h http.Handler) http.Handler {
 
 func (a *Admin) health(w http.ResponseWriter, r *http.Request) {
 	if a.ready != nil && !a.ready() {
-		WriteJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "starting"})
+		WriteJSON(w, http.StatusServiceUnavailable, HealthStarting{Status: "starting", Code: CodeUnavailable})
 		return
 	}
-	WriteJSON(w, http.StatusOK, map[string]any{"status": "ok", "flows": len(a.rt.Set().Flows())})
-}
-
-// FlowStatus is one entry of GET /admin/flows.
-type FlowStatus struct {
-	ID      string `json:"id"`
-	File    string `json:"file"`
-	Version string `json:"version"`
-	Trigger string `json:"trigger"`
-	Status  string `json:"status"`
-	Reason  string `json:"reason,omitempty"`
-}
-
-// LoadError is one entry of the errors of GET /admin/flows.
-type LoadError struct {
-	File    string `json:"file"`
-	Line    int    `json:"line"`
-	Col     int    `json:"col"`
-	Message string `json:"message"`
+	WriteJSON(w, http.StatusOK, Health{Flows: len(a.rt.Set().Flows()), Status: "ok"})
 }
 
 func (a *Admin) flows(w http.ResponseWriter, r *http.Request) {
-	out := struct {
-		Flows  []FlowStatus `json:"flows"`
-		Errors []LoadError  `json:"errors"`
-	}{Flows: []FlowStatus{}, Errors: []LoadError{}}
+	out := FlowsResponse{Flows: []FlowStatus{}, Errors: []LoadError{}}
 	for _, f := range a.rt.Set().Flows() {
 		st := FlowStatus{ID: f.ID, File: f.File, Version: f.Version, Trigger: f.Trigger.Kind, Status: "running"}
 		if reason := a.rt.NotStarted(f.ID); reason != "" {
@@ -124,17 +108,26 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
+// writeError writes an Error answer.
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	WriteJSON(w, status, Error{Message: msg, Code: code})
+}
+
 func (a *Admin) runNow(w http.ResponseWriter, r *http.Request) {
 	id, err := a.rt.RunNow(r.PathValue("id"))
 	switch {
 	case errors.Is(err, runtime.ErrAlreadyRunning):
-		WriteJSON(w, http.StatusConflict, map[string]string{"error": "flow " + r.PathValue("id") + " is still running; a timer flow never overlaps itself"})
+		writeError(w, http.StatusConflict, CodeAlreadyRunning, "flow "+r.PathValue("id")+" is still running; a timer flow never overlaps itself")
 	case err != nil && a.rt.Set().Flow(r.PathValue("id")) == nil:
-		WriteJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
+		writeError(w, http.StatusNotFound, CodeNotFound, err.Error())
+	case errors.Is(err, runtime.ErrStopped):
+		writeError(w, http.StatusUnprocessableEntity, CodeUnavailable, err.Error())
 	case err != nil:
-		WriteJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": err.Error()})
+		// RunNow's other refusals (not a timer flow, a disabled flow)
+		// are plain errors; the flow exists, so it is not runnable.
+		writeError(w, http.StatusUnprocessableEntity, CodeNotRunnable, err.Error())
 	default:
-		WriteJSON(w, http.StatusAccepted, map[string]string{"message_id": id})
+		WriteJSON(w, http.StatusAccepted, RunResponse{MessageID: id})
 	}
 }
 

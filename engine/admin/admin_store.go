@@ -4,38 +4,10 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/stride-engine/stride/engine/flow"
 	"github.com/stride-engine/stride/engine/store"
 )
-
-// MessageJSON is a message log entry as the admin API and `stride
-// messages` show it.
-type MessageJSON struct {
-	ID          string      `json:"id"`
-	Flow        string      `json:"flow"`
-	FlowVersion string      `json:"flow_version"`
-	Trigger     string      `json:"trigger"`
-	Queue       string      `json:"queue,omitempty"`
-	Attempt     int         `json:"attempt"`
-	Status      string      `json:"status"`
-	Start       time.Time   `json:"start"`
-	End         time.Time   `json:"end"`
-	Error       string      `json:"error,omitempty"`
-	Trace       []TraceJSON `json:"trace"`
-	Payload     string      `json:"payload,omitempty"`
-}
-
-// TraceJSON is one step of a message's trace.
-type TraceJSON struct {
-	Step       string  `json:"step"`
-	Kind       string  `json:"kind"`
-	At         string  `json:"at"`
-	DurationMS float64 `json:"duration_ms"`
-	Outcome    string  `json:"outcome"`
-	Error      string  `json:"error,omitempty"`
-}
 
 // ToMessageJSON converts a log entry.
 func ToMessageJSON(e store.LogEntry) MessageJSON {
@@ -52,80 +24,77 @@ func ToMessageJSON(e store.LogEntry) MessageJSON {
 func (a *Admin) AddStoreRoutes(s *flow.Services) {
 	a.Handle("GET /admin/messages", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
-		entries, err := s.Log.List(r.Context(), store.Filter{Flow: r.URL.Query().Get("flow"), Status: r.URL.Query().Get("status"), Limit: limit})
+		q := MessagesQuery{Flow: r.URL.Query().Get("flow"), Status: r.URL.Query().Get("status"), Limit: limit}
+		entries, err := s.Log.List(r.Context(), store.Filter{Flow: q.Flow, Status: q.Status, Limit: q.Limit})
 		if err != nil {
-			WriteJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+			writeError(w, http.StatusInternalServerError, CodeInternal, err.Error())
 			return
 		}
-		out := make([]MessageJSON, len(entries))
+		out := MessagesResponse{Messages: make([]MessageJSON, len(entries))}
 		for i, e := range entries {
-			out[i] = ToMessageJSON(e)
+			out.Messages[i] = ToMessageJSON(e)
 		}
-		WriteJSON(w, http.StatusOK, map[string]any{"messages": out})
+		WriteJSON(w, http.StatusOK, out)
 	}))
 	a.Handle("GET /admin/messages/{id}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		entries, err := s.Log.Get(r.Context(), r.PathValue("id"))
 		if err != nil || len(entries) == 0 {
-			WriteJSON(w, http.StatusNotFound, map[string]string{"error": "no message " + r.PathValue("id")})
+			writeError(w, http.StatusNotFound, CodeNotFound, "no message "+r.PathValue("id"))
 			return
 		}
-		out := make([]MessageJSON, len(entries))
+		out := MessageResponse{Attempts: make([]MessageJSON, len(entries))}
 		for i, e := range entries {
-			out[i] = ToMessageJSON(e)
+			out.Attempts[i] = ToMessageJSON(e)
 		}
-		WriteJSON(w, http.StatusOK, map[string]any{"attempts": out})
+		WriteJSON(w, http.StatusOK, out)
 	}))
 	a.Handle("POST /admin/messages/{id}/replay", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q, err := ReplayDeadLetter(r, s.Queues, r.PathValue("id"))
 		if err != nil {
-			status := http.StatusInternalServerError
 			if errors.Is(err, store.ErrNotFound) {
-				status = http.StatusNotFound
+				writeError(w, http.StatusNotFound, CodeNotFound, err.Error())
+			} else {
+				writeError(w, http.StatusInternalServerError, CodeInternal, err.Error())
 			}
-			WriteJSON(w, status, map[string]string{"error": err.Error()})
 			return
 		}
-		WriteJSON(w, http.StatusAccepted, map[string]string{"message_id": r.PathValue("id"), "queue": q})
+		WriteJSON(w, http.StatusAccepted, ReplayResponse{MessageID: r.PathValue("id"), Queue: q})
 	}))
 	a.Handle("GET /admin/stores", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		names, err := s.KV.Stores(r.Context())
 		if err != nil {
-			WriteJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+			writeError(w, http.StatusInternalServerError, CodeInternal, err.Error())
 			return
 		}
-		type info struct {
-			Name  string `json:"name"`
-			Count int    `json:"count"`
-		}
-		out := []info{}
+		out := StoresResponse{Stores: []StoreInfo{}}
 		for _, n := range names {
 			c, _ := s.KV.Count(r.Context(), n)
-			out = append(out, info{n, c})
+			out.Stores = append(out.Stores, StoreInfo{Name: n, Count: c})
 		}
-		WriteJSON(w, http.StatusOK, map[string]any{"stores": out})
+		WriteJSON(w, http.StatusOK, out)
 	}))
 	a.Handle("GET /admin/stores/{store}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
-		entries, err := s.KV.Select(r.Context(), r.PathValue("store"), store.SelectOptions{Prefix: r.URL.Query().Get("prefix"), Limit: max(limit, 0)})
+		q := StoreEntriesQuery{Prefix: r.URL.Query().Get("prefix"), Limit: max(limit, 0)}
+		entries, err := s.KV.Select(r.Context(), r.PathValue("store"), store.SelectOptions{Prefix: q.Prefix, Limit: q.Limit})
 		if err != nil {
-			WriteJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			writeError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
 			return
 		}
-		type info struct {
-			ID      string    `json:"id"`
-			Created time.Time `json:"created"`
-			Expires time.Time `json:"expires,omitzero"`
-		}
-		out := []info{}
+		out := StoreEntriesResponse{Entries: []StoreEntry{}}
 		for _, e := range entries {
-			out = append(out, info{e.ID, e.Created, e.Expires})
+			out.Entries = append(out.Entries, StoreEntry{ID: e.ID, Created: e.Created, Expires: e.Expires})
 		}
-		WriteJSON(w, http.StatusOK, map[string]any{"entries": out})
+		WriteJSON(w, http.StatusOK, out)
 	}))
+	// The value is answered as stored (the JSON a flow wrote), not
+	// wrapped. A get or delete that fails for any reason has always
+	// answered 404, so its code is not_found: a store name the store
+	// refuses cannot name an entry either.
 	a.Handle("GET /admin/stores/{store}/{id}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e, err := s.KV.Get(r.Context(), r.PathValue("store"), r.PathValue("id"))
 		if err != nil {
-			WriteJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
+			writeError(w, http.StatusNotFound, CodeNotFound, err.Error())
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
@@ -133,7 +102,7 @@ func (a *Admin) AddStoreRoutes(s *flow.Services) {
 	}))
 	a.Handle("DELETE /admin/stores/{store}/{id}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := s.KV.Delete(r.Context(), r.PathValue("store"), r.PathValue("id")); err != nil {
-			WriteJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
+			writeError(w, http.StatusNotFound, CodeNotFound, err.Error())
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)

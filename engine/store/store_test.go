@@ -84,6 +84,25 @@ func TestOpenTwiceFails(t *testing.T) {
 	}
 }
 
+// TestLockEndsWithClose: ErrLocked means a live holder. Once the holder
+// closes, the directory opens again (what `stride messages` relies on to
+// read --data directly after `stride run` exits).
+func TestLockEndsWithClose(t *testing.T) {
+	dir := t.TempDir()
+	first, err := Open(dir, Options{GCInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(dir, Options{GCInterval: -1}); !errors.Is(err, ErrLocked) {
+		first.Close()
+		t.Fatalf("second Open while the first is open: %v; want ErrLocked", err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	openAt(t, dir, Options{})
+}
+
 func TestInMemory(t *testing.T) {
 	db, err := Open("", Options{InMemory: true})
 	if err != nil {

@@ -1,0 +1,198 @@
+package admin
+
+import "time"
+
+// The request and response bodies of the admin API (CONTRACT.md). The
+// handlers write these types and Client decodes them, so the server and
+// `stride` (the CLI) cannot drift apart. The JSON field names are a fixed
+// contract: a field may be added, never renamed. Fields are declared in the
+// order the answers have always carried them.
+
+// Error codes: the "code" of every error answer. A caller decides on the
+// code, never on the "error" text, which is for people and may change.
+const (
+	// CodeUnauthorized (401): STRIDE_ADMIN_TOKEN is set and the request
+	// lacks "Authorization: Bearer <token>" or carries another token.
+	CodeUnauthorized = "unauthorized"
+	// CodeNotFound (404): no such flow, message, dead letter or store
+	// entry.
+	CodeNotFound = "not_found"
+	// CodeAlreadyRunning (409): a run of the timer flow is still going; a
+	// timer flow never overlaps itself.
+	CodeAlreadyRunning = "already_running"
+	// CodeNotRunnable (422): the flow exists but does not run on demand:
+	// its trigger is not a timer, or it is disabled (a missing variable).
+	CodeNotRunnable = "not_runnable"
+	// CodeUnavailable: the runtime does not run flows now. 503 from
+	// /admin/health while starting; 422 from a run while stopping.
+	CodeUnavailable = "unavailable"
+	// CodeInvalid (422): a reload found invalid flow files; the answer
+	// lists them (ReloadInvalid) and the running flows keep serving.
+	CodeInvalid = "invalid"
+	// CodeBadRequest (400): an argument the store refuses, such as a store
+	// name with a space.
+	CodeBadRequest = "bad_request"
+	// CodeInternal (500): the store failed.
+	CodeInternal = "internal"
+)
+
+// Error is the body of every error answer but a failed reload's
+// (ReloadInvalid) and a starting health check's (HealthStarting).
+type Error struct {
+	// Message is for people: what went wrong, in a sentence.
+	Message string `json:"error"`
+	// Code is for programs: one of the Code constants.
+	Code string `json:"code"`
+	// MessageID names the message the error is about, when there is one.
+	// Flows' own HTTP error answers carry it in the same field.
+	MessageID string `json:"message_id,omitempty"`
+}
+
+// Health is GET /admin/health's 200 answer, once every flow is loaded and
+// the listeners are up: {"flows": N, "status": "ok"}.
+type Health struct {
+	Flows  int    `json:"flows"`
+	Status string `json:"status"`
+}
+
+// HealthStarting is GET /admin/health's 503 answer before Stride is ready:
+// {"status": "starting", "code": "unavailable"}. It needs no token, so a
+// supervisor can poll it.
+type HealthStarting struct {
+	Status string `json:"status"`
+	Code   string `json:"code"`
+}
+
+// FlowStatus is one entry of GET /admin/flows.
+type FlowStatus struct {
+	ID      string `json:"id"`
+	File    string `json:"file"`
+	Version string `json:"version"` // content hash of the file
+	Trigger string `json:"trigger"` // the trigger kind: http, timer, queue, call
+	Status  string `json:"status"`  // "running" or "disabled"
+	Reason  string `json:"reason,omitempty"`
+}
+
+// LoadError is one error of a flow file, with its position: an entry of
+// the errors of GET /admin/flows and of a failed reload. An error that is
+// not about one place in a file (an unreadable directory) has File set to
+// the directory and Line and Col zero.
+type LoadError struct {
+	File    string `json:"file"`
+	Line    int    `json:"line"`
+	Col     int    `json:"col"`
+	Message string `json:"message"`
+}
+
+// FlowsResponse is GET /admin/flows's answer. Errors lists the files of the
+// last load that failed (the flows listed keep running). Both lists are
+// always present, empty rather than null.
+type FlowsResponse struct {
+	Flows  []FlowStatus `json:"flows"`
+	Errors []LoadError  `json:"errors"`
+}
+
+// ReloadResponse is POST /admin/reload's 200 answer.
+type ReloadResponse struct {
+	Status   string            `json:"status"` // "reloaded"
+	TookMS   float64           `json:"took_ms"`
+	Versions map[string]string `json:"versions"` // flow id → version
+}
+
+// ReloadInvalid is POST /admin/reload's 422 answer: the files are invalid,
+// nothing was swapped in and the running flows keep serving.
+type ReloadInvalid struct {
+	Errors []LoadError `json:"errors"`
+	Status string      `json:"status"` // "invalid; the running flows keep serving"
+	Code   string      `json:"code"`   // CodeInvalid
+}
+
+// RunResponse is POST /admin/flows/{id}/run's 202 answer: the run started
+// in the background as this message.
+type RunResponse struct {
+	MessageID string `json:"message_id"`
+}
+
+// MessagesQuery is the query of GET /admin/messages. A zero field means
+// no filter: every flow, every status, the store's default limit.
+type MessagesQuery struct {
+	Flow   string // flow id
+	Status string // a log status (COMPLETED, FAILED, ESCALATED, ...)
+	Limit  int
+}
+
+// MessagesResponse is GET /admin/messages's answer, newest first.
+type MessagesResponse struct {
+	Messages []MessageJSON `json:"messages"`
+}
+
+// MessageResponse is GET /admin/messages/{id}'s answer: every attempt of
+// the message, oldest first, with payloads.
+type MessageResponse struct {
+	Attempts []MessageJSON `json:"attempts"`
+}
+
+// MessageJSON is a message log entry as the admin API and `stride
+// messages` show it.
+type MessageJSON struct {
+	ID          string      `json:"id"`
+	Flow        string      `json:"flow"`
+	FlowVersion string      `json:"flow_version"`
+	Trigger     string      `json:"trigger"`
+	Queue       string      `json:"queue,omitempty"`
+	Attempt     int         `json:"attempt"`
+	Status      string      `json:"status"`
+	Start       time.Time   `json:"start"`
+	End         time.Time   `json:"end"`
+	Error       string      `json:"error,omitempty"`
+	Trace       []TraceJSON `json:"trace"`
+	Payload     string      `json:"payload,omitempty"`
+}
+
+// TraceJSON is one step of a message's trace.
+type TraceJSON struct {
+	Step       string  `json:"step"`
+	Kind       string  `json:"kind"`
+	At         string  `json:"at"` // file:line of the step
+	DurationMS float64 `json:"duration_ms"`
+	Outcome    string  `json:"outcome"`
+	Error      string  `json:"error,omitempty"`
+}
+
+// ReplayResponse is POST /admin/messages/{id}/replay's 202 answer: the
+// dead letter is back on its queue.
+type ReplayResponse struct {
+	MessageID string `json:"message_id"`
+	Queue     string `json:"queue"`
+}
+
+// StoresResponse is GET /admin/stores's answer.
+type StoresResponse struct {
+	Stores []StoreInfo `json:"stores"`
+}
+
+// StoreInfo is one data store and its number of live entries.
+type StoreInfo struct {
+	Name  string `json:"name"`
+	Count int    `json:"count"`
+}
+
+// StoreEntriesQuery is the query of GET /admin/stores/{store}. A zero
+// field means no filter: every id, however many.
+type StoreEntriesQuery struct {
+	Prefix string // only ids that start with it
+	Limit  int
+}
+
+// StoreEntriesResponse is GET /admin/stores/{store}'s answer: ids and
+// times, never values (GET /admin/stores/{store}/{id} reads one).
+type StoreEntriesResponse struct {
+	Entries []StoreEntry `json:"entries"`
+}
+
+// StoreEntry is one entry of a data store, without its value.
+type StoreEntry struct {
+	ID      string    `json:"id"`
+	Created time.Time `json:"created"`
+	Expires time.Time `json:"expires,omitzero"` // zero: never expires
+}

@@ -1,0 +1,211 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+)
+
+// Client calls the admin API of a running Stride. Its methods decode the
+// answers into the types the handlers write; an answer with a status of
+// 300 or more comes back as an *APIError, whose Code says what happened.
+type Client struct {
+	// Base is the root of the API, e.g. "http://127.0.0.1:8081".
+	Base string
+	// Token is sent as "Authorization: Bearer <Token>" (STRIDE_ADMIN_TOKEN);
+	// empty sends none.
+	Token string
+	// HTTP sends the requests; nil means http.DefaultClient, which has no
+	// timeout.
+	HTTP *http.Client
+}
+
+// APIError is an error answer of the admin API. Callers decide on Code
+// (errors.As, then switch on it), never on Message.
+type APIError struct {
+	// Status is the HTTP status.
+	Status int
+	// Code is one of the Code constants. An answer that carries no code
+	// (Go's mux answers an unknown path with a plain-text 404) gets the
+	// code its status always means in this API, or "".
+	Code string
+	// Message is the answer's "error" text; for a failed reload or a
+	// starting health check, its "status".
+	Message string
+	// MessageID is the message the error is about, if the answer names one.
+	MessageID string
+	// LoadErrors are the flow files' errors of a failed reload
+	// (CodeInvalid).
+	LoadErrors []LoadError
+}
+
+func (e *APIError) Error() string {
+	if e.Code == "" {
+		return fmt.Sprintf("admin API answered %d: %s", e.Status, e.Message)
+	}
+	return fmt.Sprintf("admin API answered %d (%s): %s", e.Status, e.Code, e.Message)
+}
+
+// maxAnswer bounds what the client reads of one answer (a store value or a
+// page of messages with payloads).
+const maxAnswer = 64 << 20
+
+// Health calls GET /admin/health. Before Stride is ready the error is an
+// *APIError with CodeUnavailable.
+func (c *Client) Health(ctx context.Context) (Health, error) {
+	var out Health
+	_, err := c.do(ctx, http.MethodGet, "/admin/health", nil, &out)
+	return out, err
+}
+
+// Flows calls GET /admin/flows.
+func (c *Client) Flows(ctx context.Context) (FlowsResponse, error) {
+	var out FlowsResponse
+	_, err := c.do(ctx, http.MethodGet, "/admin/flows", nil, &out)
+	return out, err
+}
+
+// Reload calls POST /admin/reload. Invalid flow files give an *APIError
+// with CodeInvalid and the files' errors in LoadErrors.
+func (c *Client) Reload(ctx context.Context) (ReloadResponse, error) {
+	var out ReloadResponse
+	_, err := c.do(ctx, http.MethodPost, "/admin/reload", nil, &out)
+	return out, err
+}
+
+// RunNow calls POST /admin/flows/{id}/run: it starts a run of the timer
+// flow id and returns its message id.
+func (c *Client) RunNow(ctx context.Context, id string) (RunResponse, error) {
+	var out RunResponse
+	_, err := c.do(ctx, http.MethodPost, "/admin/flows/"+url.PathEscape(id)+"/run", nil, &out)
+	return out, err
+}
+
+// Messages calls GET /admin/messages. The query names every parameter,
+// empty or zero ones too: the server reads them as no filter and its
+// default limit.
+func (c *Client) Messages(ctx context.Context, q MessagesQuery) (MessagesResponse, error) {
+	v := url.Values{"flow": {q.Flow}, "status": {q.Status}, "limit": {strconv.Itoa(q.Limit)}}
+	var out MessagesResponse
+	_, err := c.do(ctx, http.MethodGet, "/admin/messages", v, &out)
+	return out, err
+}
+
+// Message calls GET /admin/messages/{id}.
+func (c *Client) Message(ctx context.Context, id string) (MessageResponse, error) {
+	var out MessageResponse
+	_, err := c.do(ctx, http.MethodGet, "/admin/messages/"+url.PathEscape(id), nil, &out)
+	return out, err
+}
+
+// Replay calls POST /admin/messages/{id}/replay.
+func (c *Client) Replay(ctx context.Context, id string) (ReplayResponse, error) {
+	var out ReplayResponse
+	_, err := c.do(ctx, http.MethodPost, "/admin/messages/"+url.PathEscape(id)+"/replay", nil, &out)
+	return out, err
+}
+
+// Stores calls GET /admin/stores.
+func (c *Client) Stores(ctx context.Context) (StoresResponse, error) {
+	var out StoresResponse
+	_, err := c.do(ctx, http.MethodGet, "/admin/stores", nil, &out)
+	return out, err
+}
+
+// StoreEntries calls GET /admin/stores/{store}, with every parameter of
+// the query, as Messages does.
+func (c *Client) StoreEntries(ctx context.Context, storeName string, q StoreEntriesQuery) (StoreEntriesResponse, error) {
+	v := url.Values{"prefix": {q.Prefix}, "limit": {strconv.Itoa(q.Limit)}}
+	var out StoreEntriesResponse
+	_, err := c.do(ctx, http.MethodGet, "/admin/stores/"+url.PathEscape(storeName), v, &out)
+	return out, err
+}
+
+// StoreGet calls GET /admin/stores/{store}/{id} and returns the value as
+// stored.
+func (c *Client) StoreGet(ctx context.Context, storeName, id string) ([]byte, error) {
+	return c.do(ctx, http.MethodGet, "/admin/stores/"+url.PathEscape(storeName)+"/"+url.PathEscape(id), nil, nil)
+}
+
+// StoreDelete calls DELETE /admin/stores/{store}/{id}.
+func (c *Client) StoreDelete(ctx context.Context, storeName, id string) error {
+	_, err := c.do(ctx, http.MethodDelete, "/admin/stores/"+url.PathEscape(storeName)+"/"+url.PathEscape(id), nil, nil)
+	return err
+}
+
+// do sends a request and returns the answer's body; with out, it decodes
+// a 2xx body into out.
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, out any) ([]byte, error) {
+	u := c.Base + path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("admin API: %w", err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	if err != nil {
+		return nil, fmt.Errorf("admin API: %w", err)
+	}
+	if resp.StatusCode >= 300 {
+		return nil, apiError(resp.StatusCode, data)
+	}
+	if out != nil {
+		return data, json.Unmarshal(data, out)
+	}
+	return data, nil
+}
+
+// apiError reads an error answer: an Error, a ReloadInvalid, a
+// HealthStarting, or text that is none of them.
+func apiError(status int, data []byte) *APIError {
+	var body struct {
+		Error
+		Status string      `json:"status"`
+		Errors []LoadError `json:"errors"`
+	}
+	_ = json.Unmarshal(data, &body) // a text answer leaves it empty
+	e := &APIError{Status: status, Code: body.Code, Message: body.Message, MessageID: body.MessageID, LoadErrors: body.Errors}
+	if e.Message == "" {
+		e.Message = body.Status
+	}
+	if e.Code == "" {
+		e.Code = statusCode(status)
+	}
+	return e
+}
+
+// statusCode is the code an answer without one gets from its status: the
+// statuses that have one meaning in this API.
+func statusCode(status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return CodeBadRequest
+	case http.StatusUnauthorized:
+		return CodeUnauthorized
+	case http.StatusNotFound:
+		return CodeNotFound
+	case http.StatusConflict:
+		return CodeAlreadyRunning
+	case http.StatusInternalServerError:
+		return CodeInternal
+	}
+	return ""
+}
