@@ -261,6 +261,25 @@ func parseTarget(raw string) (*reqTarget, error) {
 	return &reqTarget{u: u, raw: u.String(), shown: shownURL(u)}, nil
 }
 
+// escapeURLValue renders a value of a request URL's template so that
+// message content never becomes URL syntax: in the path it is one
+// segment ("a/../b" stays one segment), in the query one value. A value at
+// the very start is the base URL (often ${env.API_URL}) and is taken as
+// it is, and raw_url() marks text that is URL syntax on purpose.
+func escapeURLValue(before string, v any) string {
+	if r, ok := v.(flow.RawURL); ok {
+		return r.Text
+	}
+	text := flow.Stringify(v)
+	switch {
+	case before == "":
+		return text
+	case strings.ContainsAny(before, "?#"):
+		return strings.ReplaceAll(url.QueryEscape(text), "+", "%20")
+	}
+	return url.PathEscape(text)
+}
+
 // shownURL is what an error or log line may say of a URL: no user info,
 // no query, no fragment.
 func shownURL(u *url.URL) string {
@@ -322,7 +341,7 @@ func (s *requestStep) accepted(status int) bool {
 func (s *requestStep) prepare(x *flow.Exchange) (*outbound, error) {
 	to := s.static
 	if to == nil || len(s.c.Query) > 0 {
-		raw, err := s.c.URL.String(x)
+		raw, err := s.c.URL.Render(x, escapeURLValue)
 		if err != nil {
 			return nil, errorf("url: %w", err)
 		}

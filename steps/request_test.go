@@ -1009,3 +1009,48 @@ func BenchmarkRequestStep(b *testing.B) {
 		}
 	}
 }
+
+// Message content never becomes URL syntax: a value in the path is one
+// segment, a value in the query one value; only the base at the start and
+// raw_url() are taken as written.
+func TestRequestURLValuesAreEscaped(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string // escaped path ? raw query
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.URL.EscapedPath()+"?"+r.URL.RawQuery)
+		mu.Unlock()
+		_, _ = io.WriteString(w, "{}")
+	}))
+	defer srv.Close()
+	for _, tc := range []struct{ name, url, body, want string }{
+		{"path traversal stays one segment", "${env.API}/1/user/${json.user}/date/${json.date}.json",
+			`{"user":"ADA1","date":"2026-07-01/../../../profile"}`, "/1/user/ADA1/date/2026-07-01%2F..%2F..%2F..%2Fprofile.json?"},
+		{"a query value cannot add parameters", "${env.API}/search?q=${json.q}&limit=5",
+			`{"q":"run & walk&admin=true#x"}`, "/search?q=run%20%26%20walk%26admin%3Dtrue%23x&limit=5"},
+		{"a literal base escapes every value", env0 + "/u/${json.user}",
+			`{"user":"a?b"}`, "/u/a%3Fb?"},
+		{"numbers and plain ids are unchanged", "${env.API}/1/user/${json.user}/${json.n}",
+			`{"user":"26FWFL","n":7}`, "/1/user/26FWFL/7?"},
+		{"raw_url inserts URL syntax on purpose", "${env.API}/${raw_url(json.path)}",
+			`{"path":"v4/users/me"}`, "/v4/users/me?"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mu.Lock()
+			seen = nil
+			mu.Unlock()
+			u := strings.ReplaceAll(tc.url, env0, srv.URL)
+			set := reqFlow(t, "env: [API]\n", "  - request: {url: '"+u+"'}\n", map[string]string{"API": srv.URL})
+			_, err := runReqFlow(context.Background(), set, tc.body, "")
+			noError(t, err)
+			mu.Lock()
+			defer mu.Unlock()
+			if len(seen) != 1 || seen[0] != tc.want {
+				t.Errorf("the server saw %q, want %q", seen, tc.want)
+			}
+		})
+	}
+}
+
+// env0 stands for the test server's URL written literally in a template.
+const env0 = "BASE"

@@ -248,6 +248,40 @@ func (t *Template) Eval(x *Exchange) (any, error) {
 	return b.String(), nil
 }
 
+// Render evaluates the template as text, passing each expression's value
+// through esc with the text rendered before it, so that a caller can
+// escape a value for the place it lands in (a URL's path or query). A
+// template that is one expression gives esc("", value); a literal
+// template is returned as written.
+func (t *Template) Render(x *Exchange, esc func(before string, v any) string) (string, error) {
+	switch {
+	case t.isLit:
+		return Stringify(t.lit), nil
+	case t.single != nil:
+		v, err := t.Eval(x)
+		if err != nil {
+			return "", err
+		}
+		return esc("", v), nil
+	}
+	var b strings.Builder
+	for _, part := range t.parts {
+		if part.p == nil {
+			b.WriteString(part.lit)
+			continue
+		}
+		v, err := part.p.run(x)
+		if err != nil {
+			return "", err
+		}
+		if v == nil {
+			return "", notSetError(part.p.src)
+		}
+		b.WriteString(esc(b.String(), v))
+	}
+	return b.String(), nil
+}
+
 // String evaluates the template and renders the result as text.
 func (t *Template) String(x *Exchange) (string, error) {
 	v, err := t.Eval(x)

@@ -39,6 +39,12 @@ type Function struct {
 	precompile func(string) error
 }
 
+// RawURL is text that a request URL takes as URL syntax, unescaped: the
+// value of raw_url().
+type RawURL struct{ Text string }
+
+func (r RawURL) String() string { return r.Text }
+
 // Functions lists the expression functions, in documentation order.
 func Functions() []Function { return functions }
 
@@ -88,8 +94,11 @@ var functions = []Function{
 	{Name: "sha256", Signature: "sha256(text) / sha256(text, encoding)", literalArg: -1,
 		Doc: "SHA-256 digest of the text; encoding hex (default), base64 or base64url (base64url is PKCE's S256 code challenge).",
 		fn:  fnSHA256, types: []any{new(func(string) string), new(func(string, string) string)}},
+	{Name: "raw_url", Signature: "raw_url(text)", literalArg: -1,
+		Doc: "Inserts text into a request URL as URL syntax, unescaped: for the rare value that is itself a path or a query (other values in a request URL are escaped as one path segment or one query value).",
+		fn:  func(p ...any) (any, error) { return RawURL{Text: p[0].(string)}, nil }, types: []any{new(func(string) RawURL)}},
 	{Name: "urlencode", Signature: "urlencode(text)", literalArg: -1,
-		Doc: "Escapes text for a URL query value.",
+		Doc: "Escapes text for a URL query value (in a form body, say; values in a request URL are escaped already).",
 		fn:  func(p ...any) (any, error) { return url.QueryEscape(p[0].(string)), nil }, types: []any{new(func(string) string)}},
 }
 
