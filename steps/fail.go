@@ -10,7 +10,7 @@ import (
 type failConfig struct {
 	Message *flow.Template `yaml:"message" required:"true" doc:"Why the message fails; becomes error.message."`
 	Status  *flow.Template `yaml:"status" doc:"An HTTP status to carry (error.status; an http trigger answers with it)."`
-	Retry   *bool          `yaml:"retry" doc:"false: trying again cannot help (a malformed payload); a queue consumer records the message FAILED instead of retrying it."`
+	Retry   *bool          `yaml:"retry" doc:"false: trying again cannot help (a malformed payload); a queue consumer moves the message to the dead letters at once. true: a queue consumer retries it even when its status is a 4xx (which is not retried by default)."`
 }
 
 type failStep struct{ c *failConfig }
@@ -39,7 +39,11 @@ func (s *failStep) Run(_ context.Context, x *flow.Exchange) error {
 		}
 		out = &flow.StatusError{Status: status, Msg: msg}
 	}
-	if s.c.Retry != nil && !*s.c.Retry {
+	switch {
+	case s.c.Retry == nil:
+	case *s.c.Retry:
+		out = &flow.TransientError{Err: out}
+	default:
 		out = &flow.PermanentError{Err: out}
 	}
 	return out

@@ -35,7 +35,7 @@ func (s *jsonToXMLStep) Run(_ context.Context, x *flow.Exchange) error {
 	var out bytes.Buffer
 	out.Grow(len(src) + len(src)/2)
 	if err := convert.JSONToXML(&out, src, s.opt); err != nil {
-		return errorf("body is not valid JSON: %w", err)
+		return &flow.PayloadError{Err: errorf("body is not valid JSON: %w", err)}
 	}
 	x.Msg.SetBody(out.Bytes(), "application/xml")
 	return nil

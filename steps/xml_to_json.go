@@ -40,7 +40,7 @@ func (s *xmlToJSONStep) Run(_ context.Context, x *flow.Exchange) error {
 	var out bytes.Buffer
 	out.Grow(len(src))
 	if err := convert.XMLToJSON(&out, src, s.opt); err != nil {
-		return errorf("body is not XML that can be converted: %w", err)
+		return &flow.PayloadError{Err: errorf("body is not XML that can be converted: %w", err)}
 	}
 	x.Msg.SetBody(out.Bytes(), "application/json")
 	return nil

@@ -41,7 +41,7 @@ func (p *program) run(x *Exchange) (any, error) {
 	}
 	out, err := x.vm.Run(p.prog, s)
 	if err != nil {
-		return nil, fmt.Errorf("evaluating %s: %s", p.src, firstLine(err.Error()))
+		return nil, &ContentError{Err: fmt.Errorf("evaluating %s: %s", p.src, firstLine(err.Error()))}
 	}
 	return out, nil
 }

@@ -91,9 +91,9 @@ func (m *Message) XML() (*xmlquery.Node, error) {
 	if !m.xmlOK {
 		m.xmlOK = true
 		if err := CheckXMLSafe(m.body); err != nil {
-			m.xmlErr = err
+			m.xmlErr = &PayloadError{Err: err}
 		} else if doc, err := xmlquery.Parse(bytes.NewReader(m.body)); err != nil {
-			m.xmlErr = fmt.Errorf("body is not well-formed XML: %w", err)
+			m.xmlErr = &PayloadError{Err: fmt.Errorf("body is not well-formed XML: %w", err)}
 		} else {
 			m.xml = doc
 		}
@@ -108,7 +108,7 @@ func (m *Message) JSON() (any, error) {
 	if !m.jsonOK {
 		m.jsonOK = true
 		if err := json.Unmarshal(m.body, &m.json); err != nil {
-			m.jsonE = fmt.Errorf("body is not valid JSON: %w", err)
+			m.jsonE = &PayloadError{Err: fmt.Errorf("body is not valid JSON: %w", err)}
 		}
 	}
 	return m.json, m.jsonE

@@ -247,7 +247,11 @@ steps:
 		t.Fatalf("entry %+v", entries[0])
 	}
 	st, _ := db.Queues().Stats(ctx, "work")
-	if st.Ready+st.Delayed+st.InFlight+st.Dead != 0 {
-		t.Fatalf("the message must be gone, not retried: %+v", st)
+	if st.Ready+st.Delayed+st.InFlight != 0 || st.Dead != 1 {
+		t.Fatalf("the message must be in the dead letters at once, not retried: %+v", st)
+	}
+	dead, _ := db.Queues().DeadLetters(ctx, "work")
+	if len(dead) != 1 || dead[0].Attempts != 1 || !strings.HasPrefix(dead[0].LastError, "[permanent] ") {
+		t.Fatalf("dead letter %+v, want one attempt and the class in its reason", dead)
 	}
 }

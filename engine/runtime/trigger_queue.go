@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -21,11 +22,15 @@ type QueueTrigger struct {
 	Retry   QueueRetry     `yaml:"retry" doc:"Retries of a failed message before it is ESCALATED (dead letter)."`
 }
 
-// QueueRetry is the back-off of a queue trigger.
+// QueueRetry is the back-off of a queue trigger, and which failures it
+// does not retry.
 type QueueRetry struct {
-	MaxAttempts int           `yaml:"max_attempts" default:"5" doc:"Attempts before the message is ESCALATED."`
-	Backoff     time.Duration `yaml:"backoff" default:"1s" doc:"Wait before the first retry; doubles each attempt."`
-	MaxBackoff  time.Duration `yaml:"max_backoff" default:"5m" doc:"The longest wait between attempts."`
+	MaxAttempts     int           `yaml:"max_attempts" default:"5" doc:"Attempts before the message is ESCALATED."`
+	Backoff         time.Duration `yaml:"backoff" default:"1s" doc:"Wait before the first retry; doubles each attempt."`
+	MaxBackoff      time.Duration `yaml:"max_backoff" default:"5m" doc:"The longest wait between attempts."`
+	PermanentStatus []int         `yaml:"permanent_status" doc:"HTTP statuses of a failed request that are never retried, besides the default (every 4xx but 401, 408, 425 and 429)."`
+	TransientStatus []int         `yaml:"transient_status" doc:"HTTP statuses that are retried although they would be permanent by default (e.g. 409 from an API that answers it while it catches up)."`
+	MaxKeyWait      time.Duration `yaml:"max_key_wait" default:"30m" doc:"With key: the longest a message may keep failing (from its enqueue) while later messages of its key wait behind it; then it goes to the dead letters and the key moves on."`
 }
 
 // Claims claims the queue: a queue has one consumer flow.
@@ -50,6 +55,19 @@ func init() {
 				}
 				if c.Retry.MaxBackoff < c.Retry.Backoff {
 					return fmt.Errorf("retry.max_backoff is shorter than retry.backoff")
+				}
+				for _, st := range append(slices.Clone(c.Retry.PermanentStatus), c.Retry.TransientStatus...) {
+					if st < 100 || st > 599 {
+						return fmt.Errorf("retry: %d is not an HTTP status", st)
+					}
+				}
+				for _, st := range c.Retry.PermanentStatus {
+					if slices.Contains(c.Retry.TransientStatus, st) {
+						return fmt.Errorf("retry: status %d is both permanent and transient", st)
+					}
+				}
+				if c.Retry.MaxKeyWait <= 0 {
+					return fmt.Errorf("retry.max_key_wait must be positive")
 				}
 				return nil
 			},
@@ -201,25 +219,33 @@ func (c *consumer) process(m store.Message) {
 		return
 	}
 	errText := x.Redact(err.Error())
-	var permanent *flow.PermanentError
-	if errors.As(err, &permanent) {
-		c.rt.log.Error("message failed and will not be retried", "message_id", m.ID, "flow", c.flow.ID, "queue", c.cfg.Name, "error", errText)
+	class, permanent := flow.Classify(err, flow.StatusClasses{Permanent: c.cfg.Retry.PermanentStatus, Transient: c.cfg.Retry.TransientStatus})
+	if permanent {
+		// Trying again cannot fix it: to the dead letters at once, where
+		// it can be inspected and replayed, and its key moves on.
+		reason := "[" + class + "] " + errText
+		c.rt.log.Error("message failed permanently; moved to the dead letters", "message_id", m.ID, "flow", c.flow.ID, "queue", c.cfg.Name, "class", class, "error", errText)
 		c.rt.Finish(ctx, x, c.flow, "queue", attempt, start, err)
-		if aerr := c.q.Ack(bg, c.cfg.Name, m.ID); aerr != nil {
-			c.rt.log.Error("queue ack failed", "message_id", m.ID, "error", aerr)
-		}
-		return
-	}
-	if attempt >= c.cfg.Retry.MaxAttempts {
-		c.rt.log.Error("message escalated to the dead letters", "message_id", m.ID, "flow", c.flow.ID, "queue", c.cfg.Name, "attempts", attempt, "error", errText)
-		c.rt.RecordStatus(x, c.flow, "queue", attempt, "ESCALATED", start, err)
-		c.rt.observe(c.flow, "queue", "ESCALATED", start, x)
-		if derr := c.q.DeadLetter(bg, c.cfg.Name, m.ID, errText); derr != nil {
+		if derr := c.q.DeadLetter(bg, c.cfg.Name, m.ID, reason); derr != nil {
 			c.rt.log.Error("dead-lettering failed", "message_id", m.ID, "error", derr)
 		}
 		return
 	}
 	wait := backoff(c.cfg.Retry, attempt)
+	keyWaitOver := m.Key != "" && !m.Enqueued.IsZero() && time.Since(m.Enqueued)+wait > c.cfg.Retry.MaxKeyWait
+	if attempt >= c.cfg.Retry.MaxAttempts || keyWaitOver {
+		why := fmt.Sprintf("%d attempts", attempt)
+		if keyWaitOver && attempt < c.cfg.Retry.MaxAttempts {
+			why = fmt.Sprintf("its key %q waited longer than max_key_wait (%v) behind it", m.Key, c.cfg.Retry.MaxKeyWait)
+		}
+		c.rt.log.Error("message escalated to the dead letters", "message_id", m.ID, "flow", c.flow.ID, "queue", c.cfg.Name, "attempts", attempt, "why", why, "error", errText)
+		c.rt.RecordStatus(x, c.flow, "queue", attempt, "ESCALATED", start, err)
+		c.rt.observe(c.flow, "queue", "ESCALATED", start, x)
+		if derr := c.q.DeadLetter(bg, c.cfg.Name, m.ID, "["+class+", "+why+"] "+errText); derr != nil {
+			c.rt.log.Error("dead-lettering failed", "message_id", m.ID, "error", derr)
+		}
+		return
+	}
 	c.rt.log.Warn("message failed; will retry", "message_id", m.ID, "flow", c.flow.ID, "attempt", attempt, "retry_in", wait, "error", errText)
 	c.rt.RecordStatus(x, c.flow, "queue", attempt, "RETRY", start, err)
 	c.rt.observe(c.flow, "queue", "RETRY", start, x)
