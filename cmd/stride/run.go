@@ -32,6 +32,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	envFile := fs.String("env-file", "", "read flow variables from this KEY=VALUE file; the process environment wins")
 	logFormat := fs.String("log-format", envOr("STRIDE_LOG_FORMAT", "text"), "log format: text or json (env STRIDE_LOG_FORMAT)")
 	durability := fs.String("durability", envOr("STRIDE_DURABILITY", "power-loss"), "what an enqueue or datastore write survives before it returns: power-loss (fsync; default) or process-crash (faster; survives kill -9, not a power cut) (env STRIDE_DURABILITY)")
+	minFreeDisk := fs.String("min-free-disk", envOr("STRIDE_MIN_FREE_DISK", "512MiB"), "below this much free space on the data directory's file system, refuse durable writes (HTTP flows that write answer 503, queues pause) instead of risking a crash (env STRIDE_MIN_FREE_DISK)")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 20*time.Second, "how long in-flight messages may take to finish on shutdown")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
@@ -101,6 +102,13 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "stride run: --durability %q: want power-loss or process-crash\n", *durability)
 		return 2
 	}
+	minFree, err := flow.ParseByteSize(*minFreeDisk)
+	if err != nil {
+		appLn.Close()
+		adminLn.Close()
+		fmt.Fprintf(stderr, "stride run: --min-free-disk %q: %v\n", *minFreeDisk, err)
+		return 2
+	}
 	db, err := openStore(*dataDir, dur, log)
 	if err != nil {
 		appLn.Close()
@@ -110,7 +118,13 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	defer db.Close()
 	m := metrics.New(db)
-	rt := runtime.New(runtime.Options{Log: log, Observer: m, Services: &flow.Services{KV: db.KV(), Queues: db.Queues(), Log: db.Log()}})
+	guard := &runtime.DiskGuard{Dir: *dataDir, MinFree: uint64(minFree), Log: log}
+	guardCtx, stopGuard := context.WithCancel(context.Background())
+	defer stopGuard()
+	guard.Check()
+	go guard.Run(guardCtx)
+	m.WatchDisk(guard.Free, guard.Dropped)
+	rt := runtime.New(runtime.Options{Log: log, Observer: m, DiskGuard: guard, Services: &flow.Services{KV: db.KV(), Queues: db.Queues(), Log: db.Log()}})
 	rt.Swap(set)
 	if err := rt.Start(context.Background()); err != nil {
 		appLn.Close()

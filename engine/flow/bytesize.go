@@ -15,7 +15,7 @@ func (s *ByteSize) decode(d *decoder, n *yaml.Node) {
 		d.errorf(n, "expected a size such as 1MiB, found %s", kindOfNode(n))
 		return
 	}
-	v, err := parseByteSize(n.Value)
+	v, err := ParseByteSize(n.Value)
 	if err != nil {
 		d.errorf(n, "%q: %v", n.Value, err)
 		return
@@ -23,7 +23,8 @@ func (s *ByteSize) decode(d *decoder, n *yaml.Node) {
 	*s = v
 }
 
-func parseByteSize(v string) (ByteSize, error) {
+// ParseByteSize reads a size written as 512, 64KiB, 1MiB or 10MB.
+func ParseByteSize(v string) (ByteSize, error) {
 	units := []struct {
 		suffix string
 		mult   int64

@@ -52,6 +52,17 @@ func New(db *store.DB) *Metrics {
 	return m
 }
 
+// WatchDisk exports stride_data_free_bytes, read from free at each scrape,
+// and stride_message_log_dropped_total, the message-log entries dropped
+// while the disk was low.
+func (m *Metrics) WatchDisk(free func() uint64, dropped func() int64) {
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "stride_data_free_bytes", Help: "Bytes free on the data directory's file system, as last read by the disk guard."},
+			func() float64 { return float64(free()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stride_message_log_dropped_total", Help: "Message-log entries dropped because the data disk was nearly full."},
+			func() float64 { return float64(dropped()) }))
+}
+
 // Handler serves the registry in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})

@@ -19,15 +19,16 @@ const maxPayload = 64 << 10
 // entry, because a message without its log entry is invisible to the
 // operator.
 type logRecorder struct {
-	log  store.Log
-	errs *slog.Logger
-	ch   chan store.LogEntry
-	done chan struct{}
-	once sync.Once
+	log   store.Log
+	errs  *slog.Logger
+	guard *DiskGuard // nil for none
+	ch    chan store.LogEntry
+	done  chan struct{}
+	once  sync.Once
 }
 
-func newLogRecorder(l store.Log, errs *slog.Logger) *logRecorder {
-	r := &logRecorder{log: l, errs: errs, ch: make(chan store.LogEntry, 4096), done: make(chan struct{})}
+func newLogRecorder(l store.Log, errs *slog.Logger, guard *DiskGuard) *logRecorder {
+	r := &logRecorder{log: l, errs: errs, guard: guard, ch: make(chan store.LogEntry, 4096), done: make(chan struct{})}
 	go r.loop()
 	return r
 }
@@ -35,6 +36,12 @@ func newLogRecorder(l store.Log, errs *slog.Logger) *logRecorder {
 func (r *logRecorder) loop() {
 	defer close(r.done)
 	for e := range r.ch {
+		if r.guard.Err() != nil {
+			// The disk is nearly full: a write could kill the process.
+			// Counted, and reported when space returns.
+			r.guard.dropped.Add(1)
+			continue
+		}
 		if err := r.log.Record(context.Background(), e); err != nil {
 			r.errs.Error("message log write failed", "message_id", e.ID, "flow", e.Flow, "error", err)
 		}

@@ -45,6 +45,9 @@ type Options struct {
 	Clock Clock
 	// Now is the exchanges' clock; nil means time.Now.
 	Now func() time.Time
+	// DiskGuard, when set, refuses durable writes while the data file
+	// system is nearly full (see DiskGuard). The caller runs it.
+	DiskGuard *DiskGuard
 	// Triggers lists the trigger kinds to run; nil runs every kind. Flow
 	// tests run only http, so that a queue or timer flow runs exactly
 	// when a test case says.
@@ -63,6 +66,7 @@ type Runtime struct {
 	resources *flow.Resources
 	timerRuns running
 	triggers  []string
+	guard     *DiskGuard
 
 	// ctx is the parent of every run; cancel ends the runs that outlive
 	// Stop's drain deadline.
@@ -94,7 +98,17 @@ var errDrainDeadline = errors.New("stride is shutting down: the drain deadline p
 
 // New returns a runtime with no flows, not yet started.
 func New(o Options) *Runtime {
-	r := &Runtime{log: o.Log, services: o.Services, observer: o.Observer, clock: o.Clock, now: o.Now, resources: flow.NewResources(), triggers: o.Triggers}
+	r := &Runtime{log: o.Log, services: o.Services, observer: o.Observer, clock: o.Clock, now: o.Now, resources: flow.NewResources(), triggers: o.Triggers, guard: o.DiskGuard}
+	if g := o.DiskGuard; g != nil && o.Services != nil {
+		s := *o.Services
+		if s.KV != nil {
+			s.KV = guardedKV{s.KV, g}
+		}
+		if s.Queues != nil {
+			s.Queues = guardedQueues{s.Queues, g}
+		}
+		r.services = &s
+	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -139,7 +153,7 @@ func (r *Runtime) Start(ctx context.Context) error {
 		return ErrStopped
 	}
 	if r.services != nil && r.services.Log != nil {
-		r.recorder = newLogRecorder(r.services.Log, r.log)
+		r.recorder = newLogRecorder(r.services.Log, r.log, r.guard)
 	}
 	r.state.Store(int32(started))
 	g := r.current.Load()
@@ -219,6 +233,22 @@ func (r *Runtime) Stop(ctx context.Context) error {
 		r.log.Warn("closing resources failed", "error", cerr)
 	}
 	return err
+}
+
+// Ready reports whether the runtime runs flows and can take messages,
+// and if not, why.
+func (r *Runtime) Ready() (bool, []string) {
+	var why []string
+	switch state(r.state.Load()) {
+	case created:
+		why = append(why, "the runtime is not started")
+	case stopped:
+		why = append(why, "the runtime is stopped")
+	}
+	if err := r.guard.Err(); err != nil {
+		why = append(why, err.Error())
+	}
+	return len(why) == 0, why
 }
 
 // ServeHTTP routes a request to the http-triggered flow of the current

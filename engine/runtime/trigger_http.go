@@ -145,7 +145,11 @@ func (h *httpFlow) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if err != nil && x.Response == nil {
 		status, msg := http.StatusInternalServerError, "the flow failed"
 		var se *flow.StatusError
+		var low *DiskLowError
 		switch {
+		case errors.As(err, &low):
+			status, msg = http.StatusServiceUnavailable, "stride cannot store the message now: its data disk is nearly full; retry later"
+			w.Header().Set("Retry-After", retryAfter)
 		case errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil:
 			status, msg = http.StatusGatewayTimeout, fmt.Sprintf("the flow did not finish within %v", h.cfg.Timeout)
 		case errors.Is(context.Cause(ctx), errDrainDeadline):

@@ -132,6 +132,18 @@ func (c *consumer) loop() {
 		default:
 		}
 		free := cap(slots) - len(slots)
+		if c.rt.guard.Err() != nil {
+			// The disk is nearly full: lease nothing new (a lease is a
+			// write); messages in flight finish.
+			t := time.NewTimer(pollInterval)
+			select {
+			case <-c.stop:
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			continue
+		}
 		var msgs []store.Message
 		if free > 0 {
 			wake := c.q.Notify(c.cfg.Name)
