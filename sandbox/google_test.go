@@ -617,7 +617,7 @@ func TestGoogleDailyRollUp(t *testing.T) {
 		}
 	}
 	// The answer has every key of the mapper's contract sample.
-	if b, err := os.ReadFile("../steps/testdata/map/google-health-daily-rollup.json"); err == nil {
+	if b, err := os.ReadFile("../engine/mapping/testdata/google-health-daily-rollup.json"); err == nil {
 		if missing := missingKeys(jsonValue(t, string(b)), r.body, "$"); len(missing) > 0 {
 			t.Errorf("rollup lacks the contract sample's keys %v", missing)
 		}
@@ -859,7 +859,7 @@ func TestGoogleVerifySubscriber(t *testing.T) {
 			t.Errorf("verification body %s (%s)", r.body, r.contentType)
 		}
 	}
-	if b, err := os.ReadFile("../steps/testdata/map/google-health-verification.json"); err == nil {
+	if b, err := os.ReadFile("../engine/mapping/testdata/google-health-verification.json"); err == nil {
 		if !reflect.DeepEqual(jsonValue(t, string(b)), jsonValue(t, GoogleVerificationBody)) {
 			t.Errorf("verification body differs from the contract sample %s", b)
 		}
@@ -938,7 +938,7 @@ func TestGoogleNotifyBody(t *testing.T) {
 		t.Errorf("notification body %s", reqs[0].body)
 	}
 	// The same shape as the mapper's contract sample.
-	if b, err := os.ReadFile("../steps/testdata/map/google-health-notification.json"); err == nil {
+	if b, err := os.ReadFile("../engine/mapping/testdata/google-health-notification.json"); err == nil {
 		sample := jsonValue(t, string(b))
 		sample.(map[string]any)["data"].(map[string]any)["healthUserId"] = "hu-ada1"
 		body := jsonValue(t, string(GoogleNotificationBody(g.NotificationFor("ADA1", "2026-11-22"))))

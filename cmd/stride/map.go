@@ -2,21 +2,17 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
-	"sort"
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/stride-engine/stride/engine/flow"
+	"github.com/stride-engine/stride/engine/mapping"
 )
 
 // propertyFlags collects repeated --property NAME=VALUE flags.
@@ -33,13 +29,8 @@ func (p *propertyFlags) Set(s string) error {
 	return nil
 }
 
-const mapFlowID = "stride-map"
-
-var (
-	varName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	// env.NAME, env["NAME"], secret.NAME and secret["NAME"] in a template.
-	varRef = regexp.MustCompile(`\b(env|secret)(?:\.([A-Za-z_][A-Za-z0-9_]*)|\[\s*["']([A-Za-z_][A-Za-z0-9_]*)["']\s*\])`)
-)
+// mapExchangeID names the exchange stride map runs the template in.
+const mapExchangeID = "stride-map"
 
 func cmdMap(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("map", "--template FILE --input FILE [--env-file FILE] [--property NAME=VALUE ...] [options]",
@@ -110,43 +101,28 @@ func cmdMap(args []string, stdout, stderr io.Writer) int {
 		return v, ok
 	}
 
-	flowSrc := mapFlowSource(tmplPath, string(tmplText), fileVars, *output, *root)
-	cwd, _ := os.Getwd()
-	set, err := flow.Load([]flow.Source{{Name: filepath.Join(cwd, mapFlowID+".yaml"), Data: []byte(flowSrc)}})
+	m, err := mapping.CompileFile(tmplPath, tmplText, mapping.Options{Output: *output, Root: *root})
 	if err != nil {
-		var el flow.ErrorList
-		if errors.As(err, &el) {
-			for _, e := range el {
-				e.Pos.File = relPath(cwd, e.Pos.File)
-				fmt.Fprintln(stderr, e)
-			}
-			fmt.Fprintf(stderr, "%d %s\n", len(el), plural(len(el), "error", "errors"))
-		} else {
-			fmt.Fprintln(stderr, "stride map:", err)
-		}
+		printLoadErrors(stderr, err)
 		return 1
 	}
-	if disabled := set.Bind(lookup); len(disabled) > 0 {
-		reason := strings.TrimPrefix(set.Flow(mapFlowID).Disabled, "missing variables: ")
-		fmt.Fprintf(stderr, "stride map: the template reads variables that are not set: %s (set them in the environment or in --env-file)\n", reason)
-		return 1
-	}
-
 	msg := flow.NewMessage(body, inputContentType(*input, body))
 	for _, p := range props {
 		msg.Property[p[0]] = p[1]
 	}
-	x := flow.NewExchange(mapFlowID, msg, set, clock)
-	if err := set.Run(context.Background(), mapFlowID, x); err != nil {
-		var se *flow.StepError
-		if errors.As(err, &se) {
-			err = se.Err // the map error names the template's file:line; the in-memory flow means nothing here
-		}
-		fmt.Fprintln(stderr, "stride map:", strings.TrimPrefix(set.Redact(err.Error()), "map: "))
+	env, secrets := m.Template.Vars()
+	x, missing := flow.NewStandaloneExchange(mapExchangeID, msg, env, secrets, lookup, clock)
+	if len(missing) > 0 {
+		fmt.Fprintf(stderr, "stride map: the template reads variables that are not set: %s (set them in the environment or in --env-file)\n", strings.Join(missing, ", "))
 		return 1
 	}
-	out := x.Msg.Body()
-	if x.Msg.ContentType() == "application/json" && !*compact {
+	out, contentType, err := m.Run(x)
+	if err != nil {
+		// The error names the template's file:line; "map: " adds nothing here.
+		fmt.Fprintln(stderr, "stride map:", strings.TrimPrefix(x.Redact(err.Error()), "map: "))
+		return 1
+	}
+	if contentType == "application/json" && !*compact {
 		var b bytes.Buffer
 		if err := json.Indent(&b, out, "", "  "); err == nil {
 			out = b.Bytes()
@@ -157,79 +133,21 @@ func cmdMap(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// mapFlowSource writes the in-memory flow that runs the template: a call
-// trigger, every variable of the env file and the process environment
-// declared (and every one the template names, so that an unset one is
-// reported as unset), and one map step.
-func mapFlowSource(tmplPath, tmplText string, fileVars map[string]string, output, root string) string {
-	env := map[string]bool{}
-	secrets := map[string]bool{}
-	for name := range fileVars {
-		if varName.MatchString(name) {
-			env[name] = true
-		}
+// printLoadErrors prints the errors of a template that does not compile,
+// one a line with its file:line:col relative to the working directory,
+// and their count.
+func printLoadErrors(stderr io.Writer, err error) {
+	var el flow.ErrorList
+	if !errors.As(err, &el) {
+		fmt.Fprintln(stderr, "stride map:", err)
+		return
 	}
-	for _, kv := range os.Environ() {
-		if name, _, ok := strings.Cut(kv, "="); ok && varName.MatchString(name) {
-			env[name] = true
-		}
+	cwd, _ := os.Getwd()
+	for _, e := range el {
+		e.Pos.File = relPath(cwd, e.Pos.File)
+		fmt.Fprintln(stderr, e)
 	}
-	for _, text := range yamlScalars(tmplText) {
-		for _, m := range varRef.FindAllStringSubmatch(text, -1) {
-			name := m[2] + m[3]
-			if m[1] == "env" {
-				env[name] = true
-			} else {
-				secrets[name] = true
-			}
-		}
-	}
-	var b strings.Builder
-	b.WriteString("flow: " + mapFlowID + "\ntrigger: {call: {}}\n")
-	writeNames := func(section string, names map[string]bool) {
-		if len(names) == 0 {
-			return
-		}
-		list := make([]string, 0, len(names))
-		for n := range names {
-			list = append(list, n)
-		}
-		sort.Strings(list)
-		b.WriteString(section + ": [" + strings.Join(list, ", ") + "]\n")
-	}
-	writeNames("env", env)
-	writeNames("secrets", secrets)
-	quoted, _ := json.Marshal(tmplPath) // a JSON string is a YAML double-quoted scalar
-	b.WriteString("steps:\n  - map:\n      file: " + string(quoted) + "\n")
-	if output != "" {
-		b.WriteString("      output: " + output + "\n")
-	}
-	if root != "" {
-		q, _ := json.Marshal(root)
-		b.WriteString("      root: " + string(q) + "\n")
-	}
-	return b.String()
-}
-
-// yamlScalars returns the text of every scalar of a YAML document (not
-// its comments); nothing when it does not parse (the load says why).
-func yamlScalars(text string) []string {
-	var doc yaml.Node
-	if yaml.Unmarshal([]byte(text), &doc) != nil {
-		return nil
-	}
-	var out []string
-	var walk func(n *yaml.Node)
-	walk = func(n *yaml.Node) {
-		if n.Kind == yaml.ScalarNode {
-			out = append(out, n.Value)
-		}
-		for _, c := range n.Content {
-			walk(c)
-		}
-	}
-	walk(&doc)
-	return out
+	fmt.Fprintf(stderr, "%d %s\n", len(el), plural(len(el), "error", "errors"))
 }
 
 func readInput(path string) ([]byte, error) {

@@ -9,7 +9,7 @@ import (
 
 const (
 	mapTemplates = "../../flows/fitbit/mappings"
-	mapTestdata  = "../../steps/testdata/map"
+	mapTestdata  = "../../engine/mapping/testdata"
 )
 
 // mapEnv writes an env file with the Marketing Cloud variables and makes
@@ -170,5 +170,26 @@ func TestMapCommandIgnoresVariablesInComments(t *testing.T) {
 	code, stdout, stderr := cli("map", "--template", filepath.Join(dir, "t.map.yaml"), "--input", filepath.Join(dir, "in.json"), "--compact")
 	if code != 0 || stdout != "{\"a\":1}\n" {
 		t.Errorf("exit %d, stdout %q, stderr %s", code, stdout, stderr)
+	}
+}
+
+// A secret the template reads is looked up like env, and its value never
+// shows in an error.
+func TestMapCommandRedactsSecrets(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"t.map.yaml": "template:\n  token: {$value: '${secret.MAP_TEST_TOKEN}', $convert: number}\n",
+		"in.json":    `{}`,
+		"vars.env":   "MAP_TEST_TOKEN=s3cr3t-token\n",
+	})
+	unsetEnv(t, "MAP_TEST_TOKEN")
+	code, stdout, stderr := cli("map", "--template", filepath.Join(dir, "t.map.yaml"), "--input", filepath.Join(dir, "in.json"))
+	if code != 1 || stdout != "" || !strings.Contains(stderr, "stride map: the template reads variables that are not set: MAP_TEST_TOKEN (") {
+		t.Errorf("unset secret: exit %d, stdout %q, stderr %s", code, stdout, stderr)
+	}
+	code, stdout, stderr = cli("map", "--template", filepath.Join(dir, "t.map.yaml"), "--input", filepath.Join(dir, "in.json"), "--env-file", filepath.Join(dir, "vars.env"))
+	want := "stride map: token (t.map.yaml:2): $convert number: the text \"***\" is not a number\n"
+	if code != 1 || stdout != "" || stderr != want {
+		t.Errorf("exit %d, stdout %q, stderr %q, want %q", code, stdout, stderr, want)
 	}
 }
