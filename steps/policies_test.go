@@ -820,3 +820,81 @@ func BenchmarkVerifySignature(b *testing.B) {
 		})
 	}
 }
+
+// Providers that sign a timestamp with the body (Slack-style) or the URL
+// with the body: data says what is signed, timestamp and tolerance reject
+// replays.
+func TestVerifySignatureOfTimestampOrURLWithBody(t *testing.T) {
+	srv := servePolicyFlows(t, "ts.yaml", `
+flow: ts
+`+policySecrets+`trigger:
+  http:
+    path: /ts
+    policies:
+      - verify_signature:
+          header: X-Signature
+          prefix: 'v0='
+          encoding: hex
+          key: '${secret.GH_SECRET}'
+          data: 'v0:${header["X-Request-Timestamp"]}:${body}'
+          timestamp: '${header["X-Request-Timestamp"]}'
+          tolerance: 5m
+steps:
+  - respond: {status: 204}
+`, "url.yaml", `
+flow: url
+`+policySecrets+`trigger:
+  http:
+    path: /url
+    policies:
+      - verify_signature:
+          header: X-Signature
+          algorithm: hmac-sha1
+          key: '${secret.GH_SECRET}'
+          data: 'https://hooks.example.com${request.uri}${body}'
+steps:
+  - respond: {status: 204}
+`)
+	sign := func(text string, h func() hash.Hash, enc func([]byte) string) string {
+		mac := hmac.New(h, []byte(policyVars["GH_SECRET"]))
+		mac.Write([]byte(text))
+		return enc(mac.Sum(nil))
+	}
+	body := `{"event":"sleep"}`
+	now := time.Now().Unix()
+	for _, tc := range []struct {
+		name string
+		at   int64
+		sig  func(ts string) string
+		want int
+	}{
+		{"fresh and signed", now, func(ts string) string { return "v0=" + sign("v0:"+ts+":"+body, sha256.New, hex.EncodeToString) }, 204},
+		{"body alone signed", now, func(string) string { return "v0=" + sign(body, sha256.New, hex.EncodeToString) }, 401},
+		{"a replay, 10 minutes old", now - 600, func(ts string) string { return "v0=" + sign("v0:"+ts+":"+body, sha256.New, hex.EncodeToString) }, 401},
+		{"from the future", now + 600, func(ts string) string { return "v0=" + sign("v0:"+ts+":"+body, sha256.New, hex.EncodeToString) }, 401},
+		{"milliseconds are read as such", now * 1000, func(ts string) string { return "v0=" + sign("v0:"+ts+":"+body, sha256.New, hex.EncodeToString) }, 204},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := strconv.FormatInt(tc.at, 10)
+			resp, got := policySend(t, "POST", srv.URL+"/ts", body, "X-Request-Timestamp", ts, "X-Signature", tc.sig(ts))
+			if resp.StatusCode != tc.want {
+				t.Errorf("%d %s, want %d", resp.StatusCode, got, tc.want)
+			}
+		})
+	}
+	t.Run("no timestamp", func(t *testing.T) {
+		resp, _ := policySend(t, "POST", srv.URL+"/ts", body, "X-Signature", "v0="+sign("v0::"+body, sha256.New, hex.EncodeToString))
+		if resp.StatusCode != 401 {
+			t.Errorf("%d, want 401", resp.StatusCode)
+		}
+	})
+	t.Run("URL with body", func(t *testing.T) {
+		good := sign("https://hooks.example.com/url?user=ada"+body, sha1.New, base64.StdEncoding.EncodeToString)
+		if resp, got := policySend(t, "POST", srv.URL+"/url?user=ada", body, "X-Signature", good); resp.StatusCode != 204 {
+			t.Errorf("signed URL and body: %d %s", resp.StatusCode, got)
+		}
+		if resp, _ := policySend(t, "POST", srv.URL+"/url?user=eve", body, "X-Signature", good); resp.StatusCode != 401 {
+			t.Errorf("another query with the same signature: %d, want 401", resp.StatusCode)
+		}
+	})
+}

@@ -10,7 +10,9 @@ import (
 	"hash"
 	"log/slog"
 	"net/textproto"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/stride-engine/stride/engine/flow"
 )
@@ -23,6 +25,9 @@ type verifySignatureConfig struct {
 	Encoding  string         `yaml:"encoding" default:"base64" enum:"base64,hex" doc:"How the header writes the HMAC (not used by equals)."`
 	Prefix    string         `yaml:"prefix" doc:"Text before the signature in the header, removed before comparing, e.g. 'sha256=' (GitHub) or 'Bearer '; a header without it does not match."`
 	Status    int            `yaml:"status" default:"401" doc:"The status of a rejected request; Fitbit expects 404."`
+	Data      *flow.Template `yaml:"data" doc:"The signed text when it is not the raw body alone, e.g. 'v0:${header[\"X-Request-Timestamp\"]}:${body}' (timestamp plus body) or 'https://hooks.example.com${request.uri}${body}' (URL plus body). Under an http trigger's policies body is the raw body."`
+	Timestamp *flow.Template `yaml:"timestamp" doc:"When the request was signed, in unix seconds, unix milliseconds or RFC 3339, e.g. '${header[\"X-Request-Timestamp\"]}'; with it a request signed outside tolerance is rejected (a replay)."`
+	Tolerance time.Duration  `yaml:"tolerance" default:"5m" doc:"How far the timestamp may be from now, either way."`
 }
 
 type verifySignatureStep struct {
@@ -42,6 +47,8 @@ func init() {
 			"Fitbit: hmac-sha1, base64, key '${secret.FITBIT_CLIENT_SECRET + \"&\"}', status 404. " +
 			"GitHub: X-Hub-Signature-256, hmac-sha256, hex, prefix 'sha256='. " +
 			"Providers that send the secret itself (e.g. Google Health's Authorization header) use algorithm equals. " +
+			"With data, the HMAC is computed over that text instead (providers that sign a timestamp or the URL with the body); " +
+			"with timestamp, a request signed more than tolerance away from now is rejected like a wrong signature (a replay). " +
 			"A missing or wrong signature is answered with status and {\"error\": \"invalid signature\"}, the message " +
 			"ends DISCARDED, and the flow (and on_error) does not run. A key that evaluates to empty text fails the message.",
 		Example: "- verify_signature:\n" +
@@ -55,6 +62,9 @@ func init() {
 			}
 			if err := checkPolicyStatus(c.Status); err != nil {
 				return nil, err
+			}
+			if c.Tolerance <= 0 {
+				return nil, errorf("tolerance must be positive, e.g. 5m")
 			}
 			if v, ok := c.Key.Literal(); ok && v == "" {
 				return nil, errorf("key is empty: give the shared secret, e.g. '${secret.WEBHOOK_SECRET}'")
@@ -95,15 +105,81 @@ func (s *verifySignatureStep) Run(ctx context.Context, x *flow.Exchange) error {
 	if key == "" {
 		return errorf("key evaluated to empty text; a webhook signature needs the shared secret")
 	}
-	if !s.matches(x, key) {
+	if s.c.Timestamp != nil {
+		if why := s.stale(x); why != "" {
+			policyReject(ctx, x, "verify_signature", slog.LevelInfo, s.c.Status, "invalid signature: "+why, nil)
+			return nil
+		}
+	}
+	signed := x.RawBody
+	if signed == nil {
+		signed = x.Msg.Body()
+	}
+	if s.c.Data != nil {
+		text, err := s.c.Data.String(x)
+		if err != nil {
+			x.Log.Info("verify_signature: the signed text cannot be built", "message_id", x.ID, "error", x.Redact(err.Error()))
+			policyReject(ctx, x, "verify_signature", slog.LevelInfo, s.c.Status, "invalid signature", nil)
+			return nil
+		}
+		signed = []byte(text)
+	}
+	if !s.matches(x, key, signed) {
 		policyReject(ctx, x, "verify_signature", slog.LevelInfo, s.c.Status, "invalid signature", nil)
 	}
 	return nil
 }
 
+// stale says why the request's timestamp is missing, unreadable or
+// outside the tolerance window, or "" when it is fresh.
+func (s *verifySignatureStep) stale(x *flow.Exchange) string {
+	v, err := s.c.Timestamp.Eval(x)
+	if err != nil {
+		return "no timestamp"
+	}
+	at, ok := parseTimestamp(v)
+	if !ok {
+		return "the timestamp is not a time"
+	}
+	if d := x.Now().Sub(at); d > s.c.Tolerance || d < -s.c.Tolerance {
+		return "the timestamp is outside the tolerance window (a replay?)"
+	}
+	return ""
+}
+
+// parseTimestamp reads unix seconds, unix milliseconds (13 digits and
+// more) or RFC 3339.
+func parseTimestamp(v any) (time.Time, bool) {
+	switch t := v.(type) {
+	case time.Time:
+		return t, true
+	case float64:
+		return unixAuto(int64(t)), true
+	case int:
+		return unixAuto(int64(t)), true
+	case int64:
+		return unixAuto(t), true
+	}
+	text := strings.TrimSpace(flow.Stringify(v))
+	if n, err := strconv.ParseInt(text, 10, 64); err == nil {
+		return unixAuto(n), true
+	}
+	if t, err := time.Parse(time.RFC3339Nano, text); err == nil {
+		return t, true
+	}
+	return time.Time{}, false
+}
+
+func unixAuto(n int64) time.Time {
+	if n >= 1e12 { // milliseconds: 1e12 ms is 2001, 1e12 s is the year 33658
+		return time.UnixMilli(n)
+	}
+	return time.Unix(n, 0)
+}
+
 // matches reports whether the message carries a valid signature. A
 // missing header, a missing prefix or an undecodable value do not match.
-func (s *verifySignatureStep) matches(x *flow.Exchange, key string) bool {
+func (s *verifySignatureStep) matches(x *flow.Exchange, key string, signed []byte) bool {
 	sig, ok := x.Msg.Header[s.header]
 	if !ok {
 		return false
@@ -126,11 +202,7 @@ func (s *verifySignatureStep) matches(x *flow.Exchange, key string) bool {
 	if !ok {
 		return false
 	}
-	body := x.RawBody
-	if body == nil {
-		body = x.Msg.Body()
-	}
 	mac := hmac.New(s.hash, []byte(key))
-	mac.Write(body)
+	mac.Write(signed)
 	return hmac.Equal(mac.Sum(nil), got)
 }

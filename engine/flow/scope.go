@@ -28,6 +28,8 @@ type Scope struct {
 type RequestInfo struct {
 	Method        string            `expr:"method"`
 	Path          string            `expr:"path"`
+	URI           string            `expr:"uri"`  // path and query as received, e.g. /hook?a=1
+	Host          string            `expr:"host"` // the Host header
 	RemoteAddress string            `expr:"remote_address"`
 	Params        map[string]string `expr:"params"` // path parameters, e.g. {id} of /users/{id}
 }

@@ -136,7 +136,7 @@ func (h *httpFlow) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	for k, v := range req.URL.Query() {
 		x.Query[k] = v[0]
 	}
-	x.Request = &flow.RequestInfo{Method: req.Method, Path: req.URL.Path, RemoteAddress: req.RemoteAddr, Params: pathParams(req, h.params)}
+	x.Request = &flow.RequestInfo{Method: req.Method, Path: req.URL.Path, URI: req.RequestURI, Host: req.Host, RemoteAddress: req.RemoteAddr, Params: pathParams(req, h.params)}
 	ctx, cancel := h.r.requestContext(req.Context(), h.cfg.Timeout)
 	defer cancel()
 	start := time.Now()
