@@ -10,8 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"math"
 	"net/textproto"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -70,6 +72,24 @@ var functions = []Function{
 	{Name: "add_days", Signature: "add_days(time, n)", literalArg: -1,
 		Doc: "The time n calendar days later (n may be negative): add_days(now(), -1) is yesterday.",
 		fn:  fnAddDays, types: []any{new(func(any, int) time.Time)}},
+	{Name: "add", Signature: "add(time, duration)", literalArg: -1,
+		Doc: "The time plus a duration written like 90m, 1h30m or -15s (or a duration value): add(now(), \"-1h\") is an hour ago. Calendar days: add_days.",
+		fn:  fnAdd, types: []any{new(func(any, any) time.Time)}},
+	{Name: "start_of_day", Signature: "start_of_day(time) / start_of_day(time, zone)", literalArg: -1,
+		Doc: "Midnight at the start of the time's day in UTC or the named IANA zone (Europe/Berlin), as an instant: start_of_day(now(), \"Europe/Berlin\").",
+		fn:  fnStartOfDay, types: []any{new(func(any) time.Time), new(func(any, string) time.Time)}},
+	{Name: "unix", Signature: "unix(time)", literalArg: -1,
+		Doc: "The time as unix seconds (an integer).",
+		fn:  func(p ...any) (any, error) { t, err := toTime(p[0]); return t.Unix(), err }, types: []any{new(func(any) int64)}},
+	{Name: "unix_ms", Signature: "unix_ms(time)", literalArg: -1,
+		Doc: "The time as unix milliseconds (an integer).",
+		fn:  func(p ...any) (any, error) { t, err := toTime(p[0]); return t.UnixMilli(), err }, types: []any{new(func(any) int64)}},
+	{Name: "from_unix", Signature: "from_unix(seconds)", literalArg: -1,
+		Doc: "The time of unix seconds (a number or its text), in UTC.",
+		fn:  func(p ...any) (any, error) { n, err := toInt64(p[0]); return time.Unix(n, 0).UTC(), err }, types: []any{new(func(any) time.Time)}},
+	{Name: "from_unix_ms", Signature: "from_unix_ms(milliseconds)", literalArg: -1,
+		Doc: "The time of unix milliseconds (a number or its text), in UTC.",
+		fn:  func(p ...any) (any, error) { n, err := toInt64(p[0]); return time.UnixMilli(n).UTC(), err }, types: []any{new(func(any) time.Time)}},
 	{Name: "odata_date", Signature: "odata_date(time)", literalArg: -1,
 		Doc: "The SAP OData form /Date(milliseconds)/ of a time (or of an RFC 3339 or yyyy-MM-dd text).",
 		fn:  fnODataDate, types: []any{new(func(any) string)}},
@@ -401,6 +421,56 @@ func fnAddDays(p ...any) (any, error) {
 		return nil, err
 	}
 	return t.AddDate(0, 0, p[1].(int)), nil
+}
+
+func fnAdd(p ...any) (any, error) {
+	t, err := toTime(p[0])
+	if err != nil {
+		return nil, err
+	}
+	switch d := p[1].(type) {
+	case time.Duration:
+		return t.Add(d), nil
+	case string:
+		dur, err := time.ParseDuration(strings.TrimSpace(d))
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a duration (write e.g. 90m, 1h30m, -15s)", d)
+		}
+		return t.Add(dur), nil
+	}
+	return nil, fmt.Errorf("%v (%T) is not a duration (write e.g. \"1h30m\")", p[1], p[1])
+}
+
+func fnStartOfDay(p ...any) (any, error) {
+	t, err := toTime(p[0])
+	if err != nil {
+		return nil, err
+	}
+	loc, err := location(p, 1)
+	if err != nil {
+		return nil, err
+	}
+	y, m, d := t.In(loc).Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, loc).UTC(), nil
+}
+
+// toInt64 reads an integer from a number or its text.
+func toInt64(v any) (int64, error) {
+	switch n := v.(type) {
+	case int:
+		return int64(n), nil
+	case int64:
+		return n, nil
+	case float64:
+		if n == math.Trunc(n) {
+			return int64(n), nil
+		}
+	case string:
+		if i, err := strconv.ParseInt(strings.TrimSpace(n), 10, 64); err == nil {
+			return i, nil
+		}
+	}
+	return 0, fmt.Errorf("%v is not a whole number", v)
 }
 
 func fnODataDate(p ...any) (any, error) {
