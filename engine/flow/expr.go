@@ -63,6 +63,10 @@ type nameChecker struct {
 	ctx      exprContext
 	errs     []exprIssue
 	usesJSON bool
+	// splitIdents are the `split` identifiers refused out of a split's
+	// steps; one that turns out to be the callee of split(text, sep) (the
+	// string function, visited after its callee) is not an error.
+	splitIdents map[*ast.IdentifierNode]int
 }
 
 // exprIssue is a compile problem at a byte offset in the expression.
@@ -87,6 +91,10 @@ func (v *nameChecker) Visit(node *ast.Node) {
 			}
 		case "split":
 			if !v.ctx.split {
+				if v.splitIdents == nil {
+					v.splitIdents = map[*ast.IdentifierNode]int{}
+				}
+				v.splitIdents[n] = len(v.errs)
 				v.fail(n, "split.* is only in scope inside the steps of a split")
 			}
 		case "item":
@@ -135,6 +143,17 @@ func (v *nameChecker) Visit(node *ast.Node) {
 	case *ast.CallNode:
 		id, ok := n.Callee.(*ast.IdentifierNode)
 		if !ok {
+			return
+		}
+		if id.Value == "split" {
+			// split(text, sep) is the string function, not split.*: the
+			// scope's split field shadows expr's builtin, so call it by
+			// name, and the callee is no out-of-scope split.
+			if i, refused := v.splitIdents[id]; refused {
+				v.errs = append(v.errs[:i], v.errs[i+1:]...)
+				delete(v.splitIdents, id)
+			}
+			ast.Patch(node, &ast.BuiltinNode{Name: "split", Arguments: n.Arguments})
 			return
 		}
 		fn, ok := functionsByName[id.Value]
