@@ -94,8 +94,7 @@ func (t intoTarget) setValue(x *flow.Exchange, data []byte, contentType string) 
 		x.Msg.SetBody(data, contentType)
 		return
 	}
-	var v any
-	if json.Unmarshal(data, &v) == nil {
+	if v, err := flow.DecodeJSON(data); err == nil {
 		x.Msg.Property[t.property] = v
 		return
 	}

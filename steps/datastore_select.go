@@ -123,8 +123,8 @@ func writeJSONEnvelope(out *bytes.Buffer, entries []store.Entry) error {
 		if err != nil {
 			return err
 		}
-		var v any
-		if json.Unmarshal(body, &v) != nil {
+		v, err := flow.DecodeJSON(body)
+		if err != nil {
 			v = string(body)
 		}
 		items = append(items, item{e.ID, v})

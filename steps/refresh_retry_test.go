@@ -74,7 +74,7 @@ steps:
 	if err := set.Run(context.Background(), "fetch", x); err != nil {
 		t.Fatal(err)
 	}
-	if x.Msg.Property["steps"] != 15720.0 || x.Msg.Property["refresh_token"] != "rt-2" {
+	if x.Msg.Property["steps"] != int64(15720) || x.Msg.Property["refresh_token"] != "rt-2" {
 		t.Fatalf("properties %v", x.Msg.Property)
 	}
 	if apiCalls.Load() != 2 || tokenCalls.Load() != 1 {

@@ -6,7 +6,6 @@ package steps
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -279,9 +278,9 @@ func (s *requestStep) deliver(x *flow.Exchange, a *reqAnswer) error {
 		return nil
 	}
 	if isJSONType(ct) && len(bytes.TrimSpace(a.body)) > 0 {
-		var v any
-		if err := json.Unmarshal(a.body, &v); err != nil {
-			return errorf("the answer says %s but is not valid JSON: %v", ct, err)
+		v, err := flow.DecodeJSON(a.body)
+		if err != nil {
+			return &flow.PayloadError{Err: errorf("the answer says %s but is not valid JSON: %v", ct, err)}
 		}
 		x.Msg.Property[s.intoProp] = v
 		return nil

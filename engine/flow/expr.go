@@ -357,6 +357,10 @@ func describe(v any) string {
 		return "nothing"
 	case string:
 		return fmt.Sprintf("the text %q", v)
+	case int, int64, float64:
+		return "the number " + Stringify(v)
+	case bool:
+		return fmt.Sprintf("the boolean %v", v)
 	default:
 		return fmt.Sprintf("%T %v", v, v)
 	}

@@ -32,11 +32,11 @@ func TestTemplates(t *testing.T) {
 		{"plain text", "plain text"},
 		{"${1 + 2}", 3},                 // a lone ${...} keeps its type
 		{"n=${1 + 2}", "n=3"},           // interpolation renders text
-		{"${json.user.steps}", 15720.0}, // JSON numbers are float64
+		{"${json.user.steps}", int64(15720)}, // JSON integers stay exact integers
 		{"${json.user.steps} steps", "15720 steps"},
 		{"${json.n * 2}", 5.0},
 		{"${json.user.tags}", []any{"a", "b"}},
-		{"${json.user}", map[string]any{"id": "26FWFL", "steps": 15720.0, "tags": []any{"a", "b"}}},
+		{"${json.user}", map[string]any{"id": "26FWFL", "steps": int64(15720), "tags": []any{"a", "b"}}},
 		{"tags=${json.user.tags}", `tags=["a","b"]`},
 		{"$${literal}", "${literal}"},
 		{`${ "}" + "{" }`, "}{"},

@@ -2,7 +2,6 @@ package flow
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -101,14 +100,16 @@ func (m *Message) XML() (*xmlquery.Node, error) {
 	return m.xml, m.xmlErr
 }
 
-// JSON returns the body decoded as JSON, decoded once per body. Numbers
-// decode to float64 so expressions can do arithmetic on them; integers are
-// exact up to 2^53.
+// JSON returns the body decoded as JSON (see DecodeJSON: integers stay
+// exact), decoded once per body.
 func (m *Message) JSON() (any, error) {
 	if !m.jsonOK {
 		m.jsonOK = true
-		if err := json.Unmarshal(m.body, &m.json); err != nil {
+		v, err := DecodeJSON(m.body)
+		if err != nil {
 			m.jsonE = &PayloadError{Err: fmt.Errorf("body is not valid JSON: %w", err)}
+		} else {
+			m.json = v
 		}
 	}
 	return m.json, m.jsonE

@@ -208,6 +208,10 @@ func describe(v any) string {
 		return "an object"
 	case []any:
 		return "a list"
+	case int, int64, float64:
+		return "the number " + flow.Stringify(v)
+	case bool:
+		return fmt.Sprintf("the boolean %v", v)
 	}
 	return fmt.Sprintf("%T %v", v, v)
 }

@@ -42,7 +42,7 @@ func TestMissingValueNamesTargetAndTemplateLine(t *testing.T) {
 		t.Errorf("empty JSONPath: %s", e)
 	}
 	e = mapFails(t, "template: {a: {$for_each: '${json.n}', $item: x}}\n", `{"n": 1}`, nil)
-	if !strings.Contains(e, "map: a (t.map.yaml:1): $for_each ${json.n} gave float64 1, not a list") {
+	if !strings.Contains(e, "map: a (t.map.yaml:1): $for_each ${json.n} gave the number 1, not a list") {
 		t.Errorf("not a list: %s", e)
 	}
 	// The body is not JSON.
