@@ -222,8 +222,8 @@ func TestUnknownKeyIsAPositionedError(t *testing.T) {
 		t.Fatal("no error")
 	}
 	want := []string{
-		fmt.Sprintf(`%s:%d:9: unknown key "respnd" in cases[0].mocks[0]; did you mean "respond"? (known: request, respond, expect)`, file, lineOf(t, test, "respnd")),
-		fmt.Sprintf(`%s:%d:27: unknown key "bodyy" in cases[0].expect; did you mean "body"?`, file, lineOf(t, test, "bodyy")),
+		fmt.Sprintf(`%s:%d:9: mocks[0]: unknown key "respnd"; did you mean "respond"?`, file, lineOf(t, test, "respnd")),
+		fmt.Sprintf(`%s:%d:27: expect: unknown key "bodyy"; did you mean "body"?`, file, lineOf(t, test, "bodyy")),
 	}
 	for _, w := range want {
 		if !strings.Contains(err.Error(), w) {
@@ -244,7 +244,7 @@ func TestTestFileErrors(t *testing.T) {
 	for _, tc := range []struct{ name, cases, want string }{
 		{"no trigger input", "  - name: x\n    expect: {status: 200}\n", `case "x": give one trigger input: request, queue, timer or call`},
 		{"two trigger inputs", "  - name: x\n    request: {path: /greet}\n    timer: {flow: greet}\n", `case "x": one trigger input per case, but it has request and timer`},
-		{"no name", "  - request: {path: /greet}\n", "cases[0].name is required"},
+		{"no name", "  - request: {path: /greet}\n", `cases[0]: missing required key "name"`},
 		{"duplicate name", "  - name: x\n    request: {path: /greet}\n  - name: x\n    request: {path: /greet}\n", `a case named "x" is already at line`},
 		{"body and body_file", "  - name: x\n    request: {path: /greet, body: a, body_file: b.json}\n", "request: body and body_file exclude each other"},
 		{"missing file", "  - name: x\n    request: {path: /greet, body_file: nothing.json}\n", "nothing.json: no such file or directory"},
@@ -254,8 +254,11 @@ func TestTestFileErrors(t *testing.T) {
 		{"bad jsonpath", "  - name: x\n    request: {path: /greet}\n    expect: {jsonpath: {'$..[': 1}}\n", `jsonpath "$..[":`},
 		{"properties of a request", "  - name: x\n    request: {path: /greet}\n    expect: {properties: {a: 1}}\n", "a request case cannot see the message's properties"},
 		{"status of a call", "  - name: x\n    call: {flow: greet}\n    expect: {status: 200}\n", "for a call case use message_status"},
-		{"wrong type", "  - name: x\n    request: {path: /greet}\n    expect: {status: ok}\n", `expect.status: expected a whole number, found "ok"`},
+		{"wrong type", "  - name: x\n    request: {path: /greet}\n    expect: {status: ok}\n", `status: expected a whole number, found the value "ok"`},
 		{"bad time", "now: yesterday\ncases:\n  - name: x\n    request: {path: /greet}\n", `now: "yesterday" is not a time`},
+		{"bad duration", "  - name: x\n    timeout: 5 seconds\n    request: {path: /greet}\n", `timeout: "5 seconds" is not a duration (write e.g. 500ms, 2s, 10m, 1h)`},
+		{"bad signature encoding", "  - name: x\n    request: {path: /greet, sign: {header: H, key: k, encoding: hexx}}\n", `encoding: "hexx" is not one of base64, hex; did you mean "hex"?`},
+		{"nothing where a mapping is expected", "  - name: x\n    request: {path: /greet}\n    mocks: [{request: {url: x}, respond: {headers: }}]\n", `headers: expected a mapping (name: value), found nothing`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()

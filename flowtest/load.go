@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net/http"
 	"os"
@@ -15,7 +14,6 @@ import (
 	"strings"
 
 	"github.com/stride-engine/stride/engine/flow"
-	"gopkg.in/yaml.v3"
 )
 
 // IsTestFile reports whether a path names a flow test file.
@@ -23,7 +21,8 @@ func IsTestFile(path string) bool { return strings.HasSuffix(path, ".test.yaml")
 
 // ParseFile reads one test file and checks everything that needs no
 // flows: keys, kinds of values, files it names, patterns. Errors come
-// back as an ErrorList with file:line:col.
+// back as a flow.ErrorList with file:line:col, worded as the flow
+// loader words them (one decoder reads both).
 func ParseFile(path string) (*File, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -33,25 +32,22 @@ func ParseFile(path string) (*File, error) {
 }
 
 func parse(path string, data []byte) (*File, error) {
-	d := &decoder{file: path}
-	f := &File{Path: path}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, ErrorList{{Pos: Pos{File: path, Line: 1, Col: 1}, Msg: "the file is empty; a test file starts with `cases:`"}}
+	root, err := flow.ParseYAML(path, data)
+	if root == nil {
+		if err != nil {
+			return nil, err
 		}
-		return nil, ErrorList{yamlError(path, err)}
+		return nil, flow.ErrorList{{Pos: Pos{File: path, Line: 1, Col: 1}, Msg: "the file is empty; a test file starts with `cases:`"}}
 	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); err == nil {
-		return nil, ErrorList{{Pos: Pos{File: path, Line: extra.Line, Col: extra.Column}, Msg: "a second YAML document (---): a test file is one document"}}
+	d := flow.NewDecoder(path)
+	var second flow.ErrorList // a second document: reported with the first's errors
+	if errors.As(err, &second) {
+		for _, e := range second {
+			d.ErrorAt(e.Pos, "%s", e.Msg)
+		}
 	}
-	root := resolve(&doc)
-	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
-		root = resolve(root.Content[0])
-	}
-	d.decodeStruct(root, reflectValue(f), "")
+	f := &File{Path: path}
+	d.Decode(root, f, "")
 	names := map[string]Pos{}
 	for _, c := range f.Cases {
 		if c == nil {
@@ -60,37 +56,21 @@ func parse(path string, data []byte) (*File, error) {
 		c.file = f
 		if c.Name != "" {
 			if prev, dup := names[c.Name]; dup {
-				d.errorAt(c.Keys["name"], "a case named %q is already at line %d; names must be unique in a file", c.Name, prev.Line)
+				d.ErrorAt(c.Keys["name"], "a case named %q is already at line %d; names must be unique in a file", c.Name, prev.Line)
 			}
 			names[c.Name] = c.At
 		}
 		checkCase(d, c)
 	}
-	if len(d.errs) > 0 {
-		sort.SliceStable(d.errs, func(i, j int) bool {
-			a, b := d.errs[i].Pos, d.errs[j].Pos
-			return a.Line < b.Line || a.Line == b.Line && a.Col < b.Col
-		})
-		return nil, d.errs
+	if err := d.Err(); err != nil {
+		return nil, err
 	}
 	return f, nil
 }
 
-var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
-func yamlError(path string, err error) *PosError {
-	msg := err.Error()
-	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
-		var line int
-		fmt.Sscan(m[1], &line)
-		return &PosError{Pos: Pos{File: path, Line: line, Col: 1}, Msg: "not valid YAML: " + m[2]}
-	}
-	return &PosError{Pos: Pos{File: path, Line: 1, Col: 1}, Msg: "not valid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
-}
-
 // checkCase checks one case's inputs, mocks and expectations, and reads
 // the payload files it names.
-func checkCase(d *decoder, c *Case) {
+func checkCase(d *flow.Decoder, c *Case) {
 	dir := filepath.Dir(c.file.Path)
 	var inputs []string
 	for _, k := range []string{"request", "queue", "timer", "call"} {
@@ -98,17 +78,12 @@ func checkCase(d *decoder, c *Case) {
 			inputs = append(inputs, k)
 		}
 	}
-	for _, k := range inputs {
-		if (k == "request" && c.Request == nil) || (k == "queue" && c.Queue == nil) || (k == "timer" && c.Timer == nil) || (k == "call" && c.Call == nil) {
-			d.errorAt(c.Keys[k], "case %q: %s is empty", c.Name, k)
-		}
-	}
 	switch len(inputs) {
 	case 0:
-		d.errorAt(c.At, "case %q: give one trigger input: request, queue, timer or call", c.Name)
+		d.ErrorAt(c.At, "case %q: give one trigger input: request, queue, timer or call", c.Name)
 	case 1:
 	default:
-		d.errorAt(c.Keys[inputs[1]], "case %q: one trigger input per case, but it has %s", c.Name, strings.Join(inputs, " and "))
+		d.ErrorAt(c.Keys[inputs[1]], "case %q: one trigger input per case, but it has %s", c.Name, strings.Join(inputs, " and "))
 	}
 	if r := c.Request; r != nil {
 		r.Method = strings.ToUpper(r.Method)
@@ -119,26 +94,12 @@ func checkCase(d *decoder, c *Case) {
 			}
 		}
 		if !strings.HasPrefix(r.Path, "/") {
-			d.errorAt(r.Keys["path"], "request.path %q: write the path from the root, e.g. /fitbit/webhook (query parameters go under query:)", r.Path)
+			d.ErrorAt(r.Keys["path"], "request.path %q: write the path from the root, e.g. /fitbit/webhook (query parameters go under query:)", r.Path)
 		}
 		if strings.Contains(r.Path, "?") {
-			d.errorAt(r.Keys["path"], "request.path %q: put query parameters under query:", r.Path)
+			d.ErrorAt(r.Keys["path"], "request.path %q: put query parameters under query:", r.Path)
 		}
 		readBody(d, dir, &r.Body, r.BodyFile, r.Keys, "request")
-		if s := r.Sign; s != nil {
-			if s.Algorithm == "" {
-				s.Algorithm = "hmac-sha256"
-			}
-			if s.Encoding == "" {
-				s.Encoding = "base64"
-			}
-			if s.Algorithm != "hmac-sha1" && s.Algorithm != "hmac-sha256" {
-				d.errorAt(s.At, "request.sign.algorithm %q: write hmac-sha1 or hmac-sha256", s.Algorithm)
-			}
-			if s.Encoding != "base64" && s.Encoding != "hex" {
-				d.errorAt(s.At, "request.sign.encoding %q: write base64 or hex", s.Encoding)
-			}
-		}
 	}
 	if q := c.Queue; q != nil {
 		readBody(d, dir, &q.Body, q.BodyFile, q.Keys, "queue")
@@ -151,7 +112,7 @@ func checkCase(d *decoder, c *Case) {
 			if fx.ValueFile != "" {
 				data, err := os.ReadFile(filepath.Join(dir, fx.ValueFile))
 				if err != nil {
-					d.errorAt(fx.Keys["value_file"], "datastore %s/%s: %v", sf.Store, fx.ID, unwrapPathError(err))
+					d.ErrorAt(fx.Keys["value_file"], "datastore %s/%s: %v", sf.Store, fx.ID, unwrapPathError(err))
 					continue
 				}
 				fx.Value = Body{Set: true, Data: data, JSON: json.Valid(data)}
@@ -166,17 +127,17 @@ func checkCase(d *decoder, c *Case) {
 	}
 }
 
-func readBody(d *decoder, dir string, b *Body, file string, keys keyPos, what string) {
+func readBody(d *flow.Decoder, dir string, b *Body, file string, keys flow.KeyPos, what string) {
 	if file == "" {
 		return
 	}
 	if b.Set {
-		d.errorAt(keys["body_file"], "%s: body and body_file exclude each other", what)
+		d.ErrorAt(keys["body_file"], "%s: body and body_file exclude each other", what)
 		return
 	}
 	data, err := os.ReadFile(filepath.Join(dir, file))
 	if err != nil {
-		d.errorAt(keys["body_file"], "%s.body_file: %v", what, unwrapPathError(err))
+		d.ErrorAt(keys["body_file"], "%s.body_file: %v", what, unwrapPathError(err))
 		return
 	}
 	*b = Body{Set: true, Data: data, At: keys["body_file"]}
@@ -190,7 +151,7 @@ func unwrapPathError(err error) error {
 	return err
 }
 
-func checkMock(d *decoder, dir string, i int, m *Mock) {
+func checkMock(d *flow.Decoder, dir string, i int, m *Mock) {
 	if m == nil {
 		return
 	}
@@ -198,15 +159,15 @@ func checkMock(d *decoder, dir string, i int, m *Mock) {
 	r.Method = strings.ToUpper(r.Method)
 	switch {
 	case r.URL == "" && r.URLRegex == "":
-		d.errorAt(r.At, "mocks[%d].request: give url (with * wildcards) or url_regex", i)
+		d.ErrorAt(r.At, "mocks[%d].request: give url (with * wildcards) or url_regex", i)
 	case r.URL != "" && r.URLRegex != "":
-		d.errorAt(r.Keys["url_regex"], "mocks[%d].request: url and url_regex exclude each other", i)
+		d.ErrorAt(r.Keys["url_regex"], "mocks[%d].request: url and url_regex exclude each other", i)
 	case r.URL != "":
 		m.urlRE = globRE(r.URL)
 	default:
 		re, err := regexp.Compile(r.URLRegex)
 		if err != nil {
-			d.errorAt(r.Keys["url_regex"], "mocks[%d].request.url_regex: %v", i, err)
+			d.ErrorAt(r.Keys["url_regex"], "mocks[%d].request.url_regex: %v", i, err)
 		}
 		m.urlRE = re
 	}
@@ -216,7 +177,7 @@ func checkMock(d *decoder, dir string, i int, m *Mock) {
 	for _, resp := range m.Respond {
 		if resp.Error != "" {
 			if resp.Status != 0 || resp.Body.Set || resp.BodyFile != "" || len(resp.Headers) > 0 {
-				d.errorAt(resp.Keys["error"], "mocks[%d].respond: error (a failed connection) excludes status, headers and body", i)
+				d.ErrorAt(resp.Keys["error"], "mocks[%d].respond: error (a failed connection) excludes status, headers and body", i)
 			}
 			continue
 		}
@@ -224,7 +185,7 @@ func checkMock(d *decoder, dir string, i int, m *Mock) {
 			resp.Status = 200
 		}
 		if resp.Status < 100 || resp.Status > 599 {
-			d.errorAt(resp.Keys["status"], "mocks[%d].respond.status %d: not an HTTP status", i, resp.Status)
+			d.ErrorAt(resp.Keys["status"], "mocks[%d].respond.status %d: not an HTTP status", i, resp.Status)
 		}
 		readBody(d, dir, &resp.Body, resp.BodyFile, resp.Keys, fmt.Sprintf("mocks[%d].respond", i))
 		resp.data = resp.Body.Data
@@ -243,25 +204,25 @@ func globRE(pattern string) *regexp.Regexp {
 	return regexp.MustCompile("^" + strings.Join(parts, ".*") + "$")
 }
 
-func checkPaths(d *decoder, jsonPaths, xPaths valueMatchers) {
+func checkPaths(d *flow.Decoder, jsonPaths, xPaths valueMatchers) {
 	for _, p := range jsonPaths {
 		if err := flow.CompileJSONPath(p.Name); err != nil {
-			d.errorAt(p.At, "jsonpath %q: %v", p.Name, err)
+			d.ErrorAt(p.At, "jsonpath %q: %v", p.Name, err)
 		}
 	}
 	for _, p := range xPaths {
 		if err := flow.CompileXPath(p.Name); err != nil {
-			d.errorAt(p.At, "xpath %q: %v", p.Name, err)
+			d.ErrorAt(p.At, "xpath %q: %v", p.Name, err)
 		}
 	}
 }
 
-func checkExpect(d *decoder, dir string, c *Case, e *Expect) {
+func checkExpect(d *flow.Decoder, dir string, c *Case, e *Expect) {
 	if e.BodyFile != "" {
 		if e.Body != nil {
-			d.errorAt(e.Keys["body_file"], "expect: body and body_file exclude each other")
+			d.ErrorAt(e.Keys["body_file"], "expect: body and body_file exclude each other")
 		} else if data, err := os.ReadFile(filepath.Join(dir, e.BodyFile)); err != nil {
-			d.errorAt(e.Keys["body_file"], "expect.body_file: %v", unwrapPathError(err))
+			d.ErrorAt(e.Keys["body_file"], "expect.body_file: %v", unwrapPathError(err))
 		} else {
 			e.Body = &Body{Set: true, Data: data, JSON: json.Valid(bytes.TrimSpace(data)) && looksStructured(data)}
 		}
@@ -269,13 +230,13 @@ func checkExpect(d *decoder, dir string, c *Case, e *Expect) {
 	checkPaths(d, e.JSONPath, e.XPath)
 	if c.Request != nil {
 		if _, ok := e.Keys["properties"]; ok {
-			d.errorAt(e.Keys["properties"], "expect.properties: a request case cannot see the message's properties (the HTTP trigger keeps them); check the reply, the datastore or the mocks' calls instead")
+			d.ErrorAt(e.Keys["properties"], "expect.properties: a request case cannot see the message's properties (the HTTP trigger keeps them); check the reply, the datastore or the mocks' calls instead")
 		}
 	} else if _, ok := e.Keys["status"]; ok {
-		d.errorAt(e.Keys["status"], "expect.status is the HTTP status of a request case; for a %s case use message_status", inputKind(c))
+		d.ErrorAt(e.Keys["status"], "expect.status is the HTTP status of a request case; for a %s case use message_status", inputKind(c))
 	}
 	if _, ok := e.Keys["retry"]; ok && c.Queue == nil {
-		d.errorAt(e.Keys["retry"], "expect.retry says whether the queue would retry the message: only for queue cases")
+		d.ErrorAt(e.Keys["retry"], "expect.retry says whether the queue would retry the message: only for queue cases")
 	}
 }
 
@@ -382,8 +343,8 @@ func discover(paths []string) ([]*suite, []error) {
 // checkAgainst checks a suite's cases against its flow set: the flows
 // they start exist and have the right trigger. It returns the reason per
 // case that cannot run.
-func (s *suite) checkAgainst(set *flow.FlowSet) map[*Case]*PosError {
-	errs := map[*Case]*PosError{}
+func (s *suite) checkAgainst(set *flow.FlowSet) map[*Case]*flow.Error {
+	errs := map[*Case]*flow.Error{}
 	for _, f := range s.files {
 		for _, c := range f.Cases {
 			id, kind, at := "", "", Pos{}
@@ -406,9 +367,9 @@ func (s *suite) checkAgainst(set *flow.FlowSet) map[*Case]*PosError {
 						ids = append(ids, x.ID)
 					}
 				}
-				errs[c] = &PosError{Pos: at, Msg: fmt.Sprintf("%s.flow: no flow %q under %s (%s flows: %s)", kind, id, s.root, kind, orNone(ids))}
+				errs[c] = &flow.Error{Pos: at, Msg: fmt.Sprintf("%s.flow: no flow %q under %s (%s flows: %s)", kind, id, s.root, kind, orNone(ids))}
 			case fl.Trigger.Kind != kind:
-				errs[c] = &PosError{Pos: at, Msg: fmt.Sprintf("%s.flow: flow %s (%s) has a %s trigger, not %s", kind, id, fl.Pos.FileLine(), fl.Trigger.Kind, kind)}
+				errs[c] = &flow.Error{Pos: at, Msg: fmt.Sprintf("%s.flow: flow %s (%s) has a %s trigger, not %s", kind, id, fl.Pos.FileLine(), fl.Trigger.Kind, kind)}
 			}
 		}
 	}

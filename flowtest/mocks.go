@@ -8,10 +8,79 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/stride-engine/stride/engine/flow"
 )
+
+// Mock answers outbound requests of request steps that match it.
+type Mock struct {
+	At      Pos
+	Request MockRequest `yaml:"request" required:"true" doc:"Which requests the mock answers: url (with * wildcards) or url_regex, and optionally method, body_contains, headers."`
+	Respond responses   `yaml:"respond"`
+	Expect  *MockExpect `yaml:"expect"`
+
+	urlRE *regexp.Regexp
+}
+
+// MockRequest says which requests a mock answers.
+type MockRequest struct {
+	At           Pos
+	Keys         flow.KeyPos
+	Method       string     `yaml:"method"`
+	URL          string     `yaml:"url"`
+	URLRegex     string     `yaml:"url_regex"`
+	BodyContains []string   `yaml:"body_contains"`
+	Headers      namedTexts `yaml:"headers"`
+}
+
+// MockResponse is one answer of a mock.
+type MockResponse struct {
+	At       Pos
+	Keys     flow.KeyPos
+	Status   int        `yaml:"status"`
+	Headers  namedTexts `yaml:"headers"`
+	Body     Body       `yaml:"body"`
+	BodyFile string     `yaml:"body_file"`
+	Error    string     `yaml:"error"`
+
+	data []byte
+}
+
+// responses is one answer or a sequence of them.
+type responses []*MockResponse
+
+// DecodeYAML implements flow.YAMLValue.
+func (r *responses) DecodeYAML(d *flow.Decoder, n *yaml.Node, what string) {
+	switch n.Kind {
+	case yaml.MappingNode:
+		m := &MockResponse{}
+		d.Decode(n, m, what)
+		*r = responses{m}
+	case yaml.SequenceNode:
+		d.Decode(n, (*[]*MockResponse)(r), what)
+	default:
+		d.Errorf(n, "%s: expected an answer {status, headers, body} or a list of them, found %s", what, flow.KindOf(n))
+	}
+}
+
+// MockExpect is checked after the run: how often the mock was called and
+// what its last call carried.
+type MockExpect struct {
+	At           Pos
+	Calls        *int          `yaml:"calls"`
+	Body         *Body         `yaml:"body"`
+	BodyContains []string      `yaml:"body_contains"`
+	Headers      textMatchers  `yaml:"headers"`
+	Query        textMatchers  `yaml:"query"`
+	Form         textMatchers  `yaml:"form"`
+	JSONPath     valueMatchers `yaml:"jsonpath"`
+}
 
 // call is one outbound request a flow sent.
 type call struct {

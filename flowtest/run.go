@@ -54,7 +54,7 @@ func (s Summary) OK() bool { return s.Failed == 0 && s.Errors == 0 }
 type job struct {
 	suite *suite
 	c     *Case
-	pre   *PosError // a case that cannot run: the reason
+	pre   *flow.Error // a case that cannot run: the reason
 	res   *Result
 	done  chan struct{}
 }
@@ -78,7 +78,7 @@ func Run(ctx context.Context, paths []string, opts Options) Summary {
 	var jobs []*job
 	for _, s := range suites {
 		var setErr error
-		var caseErrs map[*Case]*PosError
+		var caseErrs map[*Case]*flow.Error
 		if set, err := flow.Load(s.srcs); err != nil {
 			printError(opts.Err, err)
 			fmt.Fprintf(opts.Err, "the flows under %s did not load: their tests do not run\n", s.root)
@@ -171,13 +171,8 @@ func runJob(ctx context.Context, j *job) *Result {
 }
 
 func printError(w io.Writer, err error) {
-	var el ErrorList
 	var fl flow.ErrorList
 	switch {
-	case errors.As(err, &el):
-		for _, e := range el {
-			fmt.Fprintln(w, e)
-		}
 	case errors.As(err, &fl):
 		for _, e := range fl {
 			fmt.Fprintln(w, e)

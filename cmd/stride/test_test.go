@@ -116,7 +116,7 @@ func TestTestCommandLoadErrorsExitOne(t *testing.T) {
 		t.Errorf("exit %d, want 1", code)
 	}
 	for _, want := range []string{
-		filepath.Join(dir, "echo.test.yaml") + `:4:14: unknown key "stauts" in cases[0].expect; did you mean "status"?`,
+		filepath.Join(dir, "echo.test.yaml") + `:4:14: expect: unknown key "stauts"; did you mean "status"?`,
 	} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, stderr)

@@ -3,252 +3,54 @@ package flow
 import (
 	"fmt"
 	"reflect"
-	"strconv"
 	"strings"
-	"time"
 
 	"gopkg.in/yaml.v3"
 )
 
-// decoder turns YAML nodes into config structs, strictly: an unknown key,
-// a missing required key and a wrong shape are errors with positions, and
-// decoding goes on after an error so that every error of a file is found.
+// decoder is the flow loader's layer on the shared Decoder (yamldecode.go):
+// it holds the Builder, whose scope (env, secrets, error.*, item, ...)
+// templates and conditions compile against, and through which errors go
+// to the load's list. Struct decoding, defaults and messages are the
+// shared Decoder's; the flow language's own field types (Template,
+// Condition, TemplateMap, VarDecls, Trigger, Steps, ByteSize) implement
+// configValue and decode with the builder.
 type decoder struct {
-	b *Builder
+	b  *Builder
+	sh *Decoder
+}
+
+// shared returns the Decoder this layer sits on: positions name the
+// builder's file and errors go to the load's list.
+func (d *decoder) shared() *Decoder {
+	if d.sh == nil {
+		d.sh = &Decoder{fl: d}
+	}
+	return d.sh
 }
 
 func (d *decoder) errorf(n *yaml.Node, format string, args ...any) {
-	d.b.l.errs.add(posOf(d.b.file, n), format, args...)
+	d.shared().Errorf(n, format, args...)
 }
 
-func (d *decoder) pos(n *yaml.Node) Pos { return posOf(d.b.file, n) }
-
-// configValue is implemented by field types that decode themselves.
-type configValue interface {
-	decode(d *decoder, n *yaml.Node)
-}
-
-func resolveAlias(n *yaml.Node) *yaml.Node {
-	for n != nil && n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
-	return n
-}
-
-func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.Tag == "!!null" }
+func (d *decoder) pos(n *yaml.Node) Pos { return d.shared().Pos(n) }
 
 // decodeStruct decodes a mapping into a struct described by spec. keyPos,
 // when not nil, receives the position of every key.
 func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, spec *configSpec, what string, keyPos map[string]Pos) {
-	n = resolveAlias(n)
-	if spec.posIndex >= 0 {
-		v.Field(spec.posIndex).Set(reflect.ValueOf(d.pos(n)))
-	}
-	if n.Kind != yaml.MappingNode {
-		if spec.shorthand != nil && !isNull(n) {
-			if keyPos != nil {
-				keyPos[spec.shorthand.name] = d.pos(n)
-			}
-			d.decodeField(n, v.Field(spec.shorthand.index), spec.shorthand)
-			d.applyDefaults(v, spec, map[string]bool{spec.shorthand.name: true}, n, what)
-			return
-		}
-		if isNull(n) {
-			d.applyDefaults(v, spec, nil, n, what)
-			return
-		}
-		d.errorf(n, "%s: expected a mapping (key: value), found %s", what, kindOfNode(n))
-		return
-	}
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, val := n.Content[i], n.Content[i+1]
-		f := spec.byName[k.Value]
-		if f == nil {
-			d.errorf(k, "%s: unknown key %q%s", what, k.Value, hintKey(k.Value, spec.names()))
-			continue
-		}
-		if seen[k.Value] {
-			d.errorf(k, "%s: key %q is given twice", what, k.Value)
-			continue
-		}
-		seen[k.Value] = true
-		if keyPos != nil {
-			keyPos[k.Value] = d.pos(k)
-		}
-		d.decodeField(val, v.Field(f.index), f)
-	}
-	d.applyDefaults(v, spec, seen, n, what)
+	d.shared().decodeStruct(n, v, spec, what, keyPos)
 }
 
-func hintKey(key string, valid []string) string {
-	if s := didYouMean(key, valid); s != "" {
-		return s
-	}
-	if len(valid) == 0 {
-		return " (this takes no options)"
-	}
-	return fmt.Sprintf(" (valid keys: %s)", strings.Join(valid, ", "))
+// configValue is implemented by the flow language's field types, which
+// decode themselves with the builder (see decoder).
+type configValue interface {
+	decode(d *decoder, n *yaml.Node)
 }
 
-func (d *decoder) applyDefaults(v reflect.Value, spec *configSpec, seen map[string]bool, n *yaml.Node, what string) {
-	for _, f := range spec.fields {
-		if seen[f.name] {
-			continue
-		}
-		if f.required {
-			d.errorf(n, "%s: missing required key %q (%s)", what, f.name, f.doc)
-			continue
-		}
-		if f.typ.Kind() == reflect.Struct && f.typ != stepsType && f.typ != triggerType && f.typ != nodeType {
-			// An absent nested object still gets its fields' defaults.
-			null := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: n.Line, Column: n.Column}
-			d.decodeStruct(null, v.Field(f.index), specOf(f.typ, ""), what+"."+f.name, nil)
-			continue
-		}
-		if f.hasDef {
-			dn := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: f.def, Line: n.Line, Column: n.Column}
-			if _, err := strconv.ParseFloat(f.def, 64); err == nil {
-				dn.Tag = "!!int"
-			}
-			d.decodeField(dn, v.Field(f.index), f)
-		}
-	}
-}
-
-func (d *decoder) decodeField(n *yaml.Node, v reflect.Value, f *fieldSpec) {
-	n = resolveAlias(n)
-	saved := d.b.ctx
-	switch f.scope {
-	case "split":
-		d.b.ctx.split = true
-	case "error":
-		d.b.ctx.onError = true
-	case "item":
-		d.b.ctx.item = true
-	}
-	defer func() { d.b.ctx = saved }()
-	d.decodeValue(n, v, f.name, f.enum)
-}
-
-// decodeValue decodes n into v by v's type.
-func (d *decoder) decodeValue(n *yaml.Node, v reflect.Value, name string, enum []string) {
-	if cv, ok := v.Addr().Interface().(configValue); ok {
-		cv.decode(d, n)
-		return
-	}
-	if v.Kind() == reflect.Pointer {
-		nv := reflect.New(v.Type().Elem())
-		if c, ok := nv.Interface().(configValue); ok {
-			c.decode(d, n)
-		} else {
-			d.decodeValue(n, nv.Elem(), name, enum)
-		}
-		v.Set(nv)
-		return
-	}
-	switch {
-	case v.Type() == nodeType:
-		v.Set(reflect.ValueOf(*n))
-		return
-	case v.Type() == durationType:
-		if n.Kind != yaml.ScalarNode {
-			d.errorf(n, "%s: expected a duration such as 500ms, 2s or 10m, found %s", name, kindOfNode(n))
-			return
-		}
-		dur, err := time.ParseDuration(n.Value)
-		if err != nil || dur < 0 {
-			d.errorf(n, "%s: %q is not a duration (write e.g. 500ms, 2s, 10m, 1h)", name, n.Value)
-			return
-		}
-		v.SetInt(int64(dur))
-		return
-	}
-	switch v.Kind() {
-	case reflect.String:
-		if n.Kind != yaml.ScalarNode || isNull(n) {
-			d.errorf(n, "%s: expected text, found %s", name, kindOfNode(n))
-			return
-		}
-		if len(enum) > 0 && !contains(enum, n.Value) {
-			d.errorf(n, "%s: %q is not one of %s%s", name, n.Value, strings.Join(enum, ", "), didYouMean(n.Value, enum))
-			return
-		}
-		v.SetString(n.Value)
-	case reflect.Bool:
-		b, ok := scalarBool(n)
-		if !ok {
-			d.errorf(n, "%s: expected true or false, found %s", name, kindOfNode(n))
-			return
-		}
-		v.SetBool(b)
-	case reflect.Int, reflect.Int64:
-		i, err := strconv.ParseInt(n.Value, 10, 64)
-		if n.Kind != yaml.ScalarNode || err != nil {
-			d.errorf(n, "%s: expected a whole number, found %s", name, kindOfNode(n))
-			return
-		}
-		v.SetInt(i)
-	case reflect.Float64:
-		fl, err := strconv.ParseFloat(n.Value, 64)
-		if n.Kind != yaml.ScalarNode || err != nil {
-			d.errorf(n, "%s: expected a number, found %s", name, kindOfNode(n))
-			return
-		}
-		v.SetFloat(fl)
-	case reflect.Slice:
-		items := []*yaml.Node{n}
-		if n.Kind == yaml.SequenceNode {
-			items = n.Content
-		} else if v.Type().Elem().Kind() != reflect.String || n.Kind != yaml.ScalarNode {
-			d.errorf(n, "%s: expected a list (- item), found %s", name, kindOfNode(n))
-			return
-		}
-		s := reflect.MakeSlice(v.Type(), len(items), len(items))
-		for i, item := range items {
-			d.decodeValue(resolveAlias(item), s.Index(i), fmt.Sprintf("%s[%d]", name, i), enum)
-		}
-		v.Set(s)
-	case reflect.Map:
-		if n.Kind != yaml.MappingNode {
-			d.errorf(n, "%s: expected a mapping (key: value), found %s", name, kindOfNode(n))
-			return
-		}
-		m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			ev := reflect.New(v.Type().Elem()).Elem()
-			d.decodeValue(resolveAlias(n.Content[i+1]), ev, name+"."+n.Content[i].Value, nil)
-			m.SetMapIndex(reflect.ValueOf(n.Content[i].Value), ev)
-		}
-		v.Set(m)
-	case reflect.Struct:
-		d.decodeStruct(n, v, specOf(v.Type(), ""), name, nil)
-	default:
-		d.errorf(n, "%s: unsupported config type %v", name, v.Type())
-	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-func scalarBool(n *yaml.Node) (bool, bool) {
-	if n.Kind != yaml.ScalarNode {
-		return false, false
-	}
-	switch n.Value {
-	case "true", "True", "TRUE", "yes", "on":
-		return true, true
-	case "false", "False", "FALSE", "no", "off":
-		return false, true
-	}
-	return false, false
-}
+// The flow loader's names for the shared helpers.
+func resolveAlias(n *yaml.Node) *yaml.Node { return Resolve(n) }
+func isNull(n *yaml.Node) bool             { return IsNull(n) }
+func kindOfNode(n *yaml.Node) string       { return KindOf(n) }
 
 // exprPos maps a location inside an expression to the file: line and
 // column of the scalar plus the expression's offset in it.

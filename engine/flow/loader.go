@@ -12,7 +12,6 @@ import (
 	"reflect"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -210,28 +209,9 @@ func flowKeyPos(file string, root *yaml.Node) Pos {
 	return posOf(file, root)
 }
 
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
-// yamlError turns a YAML syntax error into a positioned error with advice
-// a consultant can act on.
+// yamlError records a YAML syntax error at its position, with advice.
 func (l *loader) yamlError(file string, err error) {
-	msg := err.Error()
-	pos := Pos{File: file, Line: 1, Col: 1}
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		pos.Line, _ = strconv.Atoi(m[1])
-		msg = m[2]
-	} else {
-		msg = strings.TrimPrefix(msg, "yaml: ")
-	}
-	switch {
-	case strings.Contains(msg, "found character that cannot start any token"):
-		msg += " (is there a tab? indent with spaces only)"
-	case strings.Contains(msg, "did not find expected key"), strings.Contains(msg, "did not find expected '-' indicator"):
-		msg += " (check the indentation of this line and the lines above it)"
-	case strings.Contains(msg, "mapping values are not allowed"):
-		msg += " (a value contains \": \"? put it in quotes; or the indentation is off)"
-	}
-	l.errs.add(pos, "invalid YAML: %s", msg)
+	l.errs = append(l.errs, yamlSyntaxError(file, err))
 }
 
 // checkSet runs the checks that need every flow: unique ids, unique HTTP

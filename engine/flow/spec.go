@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -19,17 +20,20 @@ import (
 //	enum:"a,b,c"       the allowed values of a text field
 //	scope:"split"      nested steps see split.* (also "error", "item")
 //
-// A field of type Pos (no tag) receives the position of the mapping.
+// A field of type Pos (no tag) receives the position of the mapping, a
+// field of type KeyPos (no tag) the position of each key.
 // Field types with special meaning: *Template (text with ${...}),
 // *Condition (a boolean expression), Steps (nested steps), TemplateMap
 // (ordered key → template), time.Duration ("2s"), yaml.Node (raw, for
-// steps that read their own structure).
+// steps that read their own structure), any type that implements
+// YAMLValue. The same specs drive the decoding of flow test files.
 type configSpec struct {
 	typ       reflect.Type
 	fields    []*fieldSpec
 	byName    map[string]*fieldSpec
 	shorthand *fieldSpec // the field a non-mapping value fills
 	posIndex  int        // index of a Pos field that receives the mapping's position, or -1
+	keysIndex int        // index of a KeyPos field that receives the keys' positions, or -1
 }
 
 type fieldSpec struct {
@@ -54,34 +58,48 @@ var (
 	varDeclsType    = reflect.TypeFor[VarDecls]()
 	triggerType     = reflect.TypeFor[Trigger]()
 	posType         = reflect.TypeFor[Pos]()
+	keyPosType      = reflect.TypeFor[KeyPos]()
+	anyType         = reflect.TypeFor[any]()
+	timeType        = reflect.TypeFor[time.Time]()
 )
 
-// specCache holds the spec of every config struct type reachable from a
-// registered kind or from the flow file itself. It is written only while
-// kinds register (from init functions, which run one at a time) and read
-// afterwards: specOf computes nested types' specs eagerly, so that loading
-// flows, which may happen in many goroutines at once, never writes it.
-var specCache = map[reflect.Type]*configSpec{}
+// specCache holds the spec of every struct type decoded so far
+// (reflect.Type → *configSpec). Those of registered kinds and of the flow
+// file are computed while kinds register (from init functions), with the
+// nested types' specs eagerly; other files' types (flow tests) are added
+// on first use, possibly by several goroutines at once. A spec is
+// complete before it is stored and never changes afterwards.
+var specCache sync.Map
 
-var configValueType = reflect.TypeFor[configValue]()
+var (
+	configValueType = reflect.TypeFor[configValue]()
+	yamlValueType   = reflect.TypeFor[YAMLValue]()
+)
+
+// decodesItself reports whether values of type t decode with their own
+// method (configValue or YAMLValue) rather than by their fields.
+func decodesItself(t reflect.Type) bool {
+	p := reflect.PointerTo(t)
+	return t.Implements(configValueType) || p.Implements(configValueType) || t.Implements(yamlValueType) || p.Implements(yamlValueType)
+}
 
 // cacheNested computes the specs of the struct types a field of type t
 // holds (directly, or through pointers, slices and maps), unless they
 // decode themselves.
 func cacheNested(t reflect.Type) {
 	for {
-		if t.Implements(configValueType) || reflect.PointerTo(t).Implements(configValueType) {
-			return // decodes itself
+		if decodesItself(t) {
+			return
 		}
 		if t.Kind() != reflect.Pointer && t.Kind() != reflect.Slice && t.Kind() != reflect.Map {
 			break
 		}
 		t = t.Elem()
 	}
-	if t.Kind() != reflect.Struct || t == posType || t == nodeType || t == reflect.TypeFor[time.Time]() {
+	if t.Kind() != reflect.Struct || t == posType || t == nodeType || t == timeType {
 		return
 	}
-	if _, ok := specCache[t]; !ok {
+	if _, ok := specCache.Load(t); !ok {
 		specOf(t, "")
 	}
 }
@@ -93,13 +111,15 @@ func init() {
 // specOf derives the spec of a config struct type. It panics on a
 // malformed struct: that is a programming error caught by the first test.
 func specOf(t reflect.Type, shorthand string) *configSpec {
-	if s, ok := specCache[t]; ok && shorthand == "" {
-		return s
+	if shorthand == "" {
+		if s, ok := specCache.Load(t); ok {
+			return s.(*configSpec)
+		}
 	}
 	if t.Kind() != reflect.Struct {
 		panic(fmt.Sprintf("stride: config type %v is not a struct", t))
 	}
-	s := &configSpec{typ: t, byName: map[string]*fieldSpec{}, posIndex: -1}
+	s := &configSpec{typ: t, byName: map[string]*fieldSpec{}, posIndex: -1, keysIndex: -1}
 	for i := range t.NumField() {
 		sf := t.Field(i)
 		if !sf.IsExported() {
@@ -107,6 +127,10 @@ func specOf(t reflect.Type, shorthand string) *configSpec {
 		}
 		if sf.Type == posType {
 			s.posIndex = i // filled with where the config is written
+			continue
+		}
+		if sf.Type == keyPosType {
+			s.keysIndex = i // filled with where each key is written
 			continue
 		}
 		name, _, _ := strings.Cut(sf.Tag.Get("yaml"), ",")
@@ -132,7 +156,12 @@ func specOf(t reflect.Type, shorthand string) *configSpec {
 		s.byName[name] = f
 	}
 	if shorthand == "" {
-		specCache[t] = s // before the fields: a type may hold itself
+		// Before the fields' types: a type may hold itself. Another
+		// goroutine may have stored the same type's spec meanwhile:
+		// either is right, the first stored is kept.
+		if prev, loaded := specCache.LoadOrStore(t, s); loaded {
+			return prev.(*configSpec)
+		}
 	}
 	for _, f := range s.fields {
 		cacheNested(f.typ)
@@ -173,6 +202,8 @@ func typeName(t reflect.Type) string {
 		return "variables"
 	case triggerType:
 		return "trigger"
+	case anyType:
+		return "any"
 	}
 	switch t.Kind() {
 	case reflect.String:
@@ -193,22 +224,6 @@ func typeName(t reflect.Type) string {
 		return "object"
 	}
 	return t.String()
-}
-
-// kindOfNode names a YAML node kind the way a user thinks of it.
-func kindOfNode(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping (key: value)"
-	case yaml.SequenceNode:
-		return "a list (- item)"
-	case yaml.ScalarNode:
-		if n.Tag == "!!null" {
-			return "nothing"
-		}
-		return fmt.Sprintf("the value %q", n.Value)
-	}
-	return "something else"
 }
 
 // FieldDoc describes one option of a step or trigger kind.

@@ -36,6 +36,8 @@ func TestDiskGuardRefusesDurableWritesUntilSpaceReturns(t *testing.T) {
 		t.Fatalf("with room: %d", resp.StatusCode)
 	}
 	waitFor(t, "the first message consumed", func() bool { return len(sink.got()) == 1 })
+	// Its two log entries (ingest and worker) are written asynchronously.
+	waitFor(t, "the first message's log entries", func() bool { return countLog(t, db) == 2 })
 
 	disk.free.Store(100 << 20)
 	guard.Check()

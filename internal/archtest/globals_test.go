@@ -32,7 +32,7 @@ var allowed = map[string]string{
 	"flow.triggerKinds":    "registry, written only by RegisterTrigger from init functions",
 	"runtime.triggerKinds": "registry, written only by RegisterTrigger from init functions",
 	"flow.functionsByName": "table of expression functions, built once in init",
-	"flow.specCache":       "config specs, computed while kinds register (init) and only read after",
+	"flow.specCache":       "memo of a pure function (a config type's spec); a spec is complete before it is stored and never changes",
 	"flow.templateSchema":  "constant JSON Schema fragment",
 	"flow.xpathCache":      "memo of a pure function (XPath compilation); values are immutable",
 	"flow.jsonpathCache":   "memo of a pure function (JSONPath compilation); values are immutable",
