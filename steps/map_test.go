@@ -188,7 +188,7 @@ func TestMapLoadErrors(t *testing.T) {
 		{"template file not found", "  - map: {file: nope.map.yaml}\n",
 			"testdata/map/f.yaml:9:11: map: template file testdata/map/nope.map.yaml not found"},
 		{"unknown key in the file", "  - map: {file: unknown-key.map.yaml}\n",
-			`testdata/map/unknown-key.map.yaml:1:1: map: unknown key "outptu" in a template file; did you mean "output"?`},
+			`testdata/map/unknown-key.map.yaml:1:1: map: unknown key "outptu"; did you mean "output"?`},
 		{"file and template", "  - map: {file: typo.map.yaml, template: {a: 1}}\n",
 			"testdata/map/f.yaml:9:5: map: give file or template, not both"},
 		{"neither", "  - map: {output: xml}\n",

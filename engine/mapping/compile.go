@@ -5,7 +5,6 @@ package mapping
 // builder with the template file's line and column.
 
 import (
-	"fmt"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -30,6 +29,10 @@ type compiler struct {
 	file   string           // the file the template is written in
 	exprs  []*flow.Template // every template compiled, for Template.Vars
 	failed bool
+	// inAlias holds the nodes named by the aliases being compiled: an
+	// alias to a node that contains it (template: &t {a: *t}) would
+	// otherwise be compiled forever.
+	inAlias map[*yaml.Node]bool
 }
 
 // template compiles a scalar as a flow template (a value or ${...}); a
@@ -70,26 +73,25 @@ func resolve(n *yaml.Node) *yaml.Node {
 	return n
 }
 
-// nodeKind words what a YAML node is, for errors: a mapping, a list,
-// nothing, or the scalar's text.
-func nodeKind(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		if n.Tag == "!!null" {
-			return "nothing"
-		}
-		return fmt.Sprintf("%q", n.Value)
-	}
-	return "something else"
-}
+// nodeKind words what a YAML node is, for errors, as the flow language's
+// decoder does.
+func nodeKind(n *yaml.Node) string { return flow.KindOf(n) }
 
 // compile compiles one template value written at n, whose result goes to
 // path in the output.
 func (c *compiler) compile(b *flow.Builder, n *yaml.Node, path []pathSeg) node {
+	if n != nil && n.Kind == yaml.AliasNode {
+		target := resolve(n)
+		if c.inAlias[target] {
+			c.errorf(b, n, "map: the alias *%s names a value that contains it: it would never end", n.Value)
+			return &litNode{json: []byte("null")}
+		}
+		if c.inAlias == nil {
+			c.inAlias = map[*yaml.Node]bool{}
+		}
+		c.inAlias[target] = true
+		defer delete(c.inAlias, target)
+	}
 	n = resolve(n)
 	if n == nil {
 		return &litNode{json: []byte("null")}
@@ -358,7 +360,11 @@ func (c *compiler) value(b *flow.Builder, n *yaml.Node, d, keys map[string]*yaml
 	if cv, ok := d["$convert"]; ok {
 		cv = resolve(cv)
 		if cv.Kind != yaml.ScalarNode || !slices.Contains(conversions, cv.Value) {
-			c.errorf(b, cv, "map: $convert %s: want one of %s%s", nodeKind(cv), strings.Join(conversions, ", "), flow.DidYouMean(cv.Value, conversions))
+			what := nodeKind(cv)
+			if cv.Kind == yaml.ScalarNode {
+				what = strconv.Quote(cv.Value)
+			}
+			c.errorf(b, cv, "map: $convert %s: want one of %s%s", what, strings.Join(conversions, ", "), flow.DidYouMean(cv.Value, conversions))
 		} else {
 			vn.conv = cv.Value
 		}

@@ -4,20 +4,28 @@ package mapping
 // the options of its output. They are never loaded as flows.
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strconv"
-	"strings"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/stride-engine/stride/engine/flow"
 )
 
-// fileKeys are the keys of the top level of a template file.
-var fileKeys = []string{"description", "output", "root", "schema", "template"}
+// fileSpec is the top level of a template file as the flow language's
+// decoder reads it: the same rules and words as for flows and flow tests
+// (unknown keys with a suggestion, wrong kinds, enums, aliases, a missing
+// template, syntax errors).
+type fileSpec struct {
+	Description string      `yaml:"description" doc:"What the mapping makes of what."`
+	Output      string      `yaml:"output" enum:"json,xml" doc:"json (default) or xml."`
+	Root        string      `yaml:"root" doc:"The root element of XML output."`
+	Schema      string      `yaml:"schema" doc:"A JSON Schema file, relative to this file, that every result must match."`
+	Template    yaml.Node   `yaml:"template" required:"true" doc:"The shape of the result, with ${...} values and $-directives."`
+	Keys        flow.KeyPos `yaml:"-"`
+}
 
 // File is the top level of a template file: its template, not compiled
 // yet, and the options it sets. The options of a map step win over them.
@@ -48,83 +56,45 @@ func ReadFile(b *flow.Builder, path string, at flow.Pos) (*File, error) {
 	return parseFile(b, path, data)
 }
 
-// parseFile checks the top level of a template file's content.
+// parseFile checks the top level of a template file's content. Its
+// errors are the decoder's, prefixed "map: " as the map step's are.
 func parseFile(b *flow.Builder, path string, data []byte) (*File, error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		b.Errorf(yamlErrorPos(path, err), "map: invalid YAML in template file: %s", yamlErrorMsg(err))
-		return nil, flow.ErrReported
-	}
-	if len(doc.Content) == 0 {
+	if len(bytes.TrimSpace(data)) == 0 {
 		b.Errorf(flow.Pos{File: path, Line: 1, Col: 1}, "map: the template file is empty; it holds template: (and optionally output, root, schema)")
 		return nil, flow.ErrReported
 	}
-	top := resolve(doc.Content[0])
-	pos := func(n *yaml.Node) flow.Pos { return flow.Pos{File: path, Line: n.Line, Col: n.Column} }
-	if top.Kind != yaml.MappingNode {
-		b.Errorf(pos(top), "map: a template file is a mapping with template: (and optionally output, root, schema), found %s", nodeKind(top))
-		return nil, flow.ErrReported
-	}
-	f := &File{Path: path}
-	ok := true
-	for i := 0; i+1 < len(top.Content); i += 2 {
-		k, v := top.Content[i], resolve(top.Content[i+1])
-		text := func() string {
-			if v.Kind != yaml.ScalarNode || v.Tag == "!!null" {
-				b.Errorf(pos(v), "map: %s: expected text, found %s", k.Value, nodeKind(v))
-				ok = false
-				return ""
-			}
-			return v.Value
-		}
-		switch k.Value {
-		case "template":
-			f.Template = v
-		case "output":
-			f.Output = text()
-			if f.Output != "" && f.Output != "json" && f.Output != "xml" {
-				b.Errorf(pos(v), "map: output %q is not one of json, xml%s", f.Output, flow.DidYouMean(f.Output, []string{"json", "xml"}))
-				ok = false
-			}
-		case "root":
-			f.Root, f.RootPos = text(), pos(v)
-		case "schema":
-			f.Schema, f.SchemaPos = text(), pos(v)
-		case "description":
-		default:
-			b.Errorf(pos(k), "map: unknown key %q in a template file%s (valid keys: %s)", k.Value, flow.DidYouMean(k.Value, fileKeys), strings.Join(fileKeys, ", "))
-			ok = false
+	var spec fileSpec
+	d := flow.NewDecoder(path)
+	root, err := flow.ParseYAML(path, data)
+	var el flow.ErrorList
+	if errors.As(err, &el) {
+		for _, e := range el {
+			d.ErrorAt(e.Pos, "%s", e.Msg)
 		}
 	}
-	if f.Template == nil {
-		b.Errorf(pos(top), "map: the template file has no template:")
-		ok = false
+	if root != nil {
+		d.Decode(root, &spec, "")
 	}
-	if !ok {
+	if errs := d.Errors(); len(errs) > 0 {
+		for _, e := range errs {
+			b.Errorf(e.Pos, "map: %s", e.Msg)
+		}
 		return nil, flow.ErrReported
 	}
-	return f, nil
+	return &File{Path: path, Template: &spec.Template, Output: spec.Output, Root: spec.Root, Schema: spec.Schema,
+		RootPos: valuePos(path, root, "root"), SchemaPos: valuePos(path, root, "schema")}, nil
 }
 
-var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
-// yamlErrorPos is the position of a YAML syntax error: its line, when
-// the parser names one.
-func yamlErrorPos(path string, err error) flow.Pos {
-	p := flow.Pos{File: path, Line: 1, Col: 1}
-	if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
-		p.Line, _ = strconv.Atoi(m[1])
+// valuePos is where the value of a top-level key is written.
+func valuePos(path string, root *yaml.Node, key string) flow.Pos {
+	root = flow.Resolve(root)
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if root.Content[i].Value == key {
+			v := root.Content[i+1]
+			return flow.Pos{File: path, Line: v.Line, Col: v.Column}
+		}
 	}
-	return p
-}
-
-// yamlErrorMsg is a YAML syntax error without its "yaml: line N:" prefix,
-// which the position says.
-func yamlErrorMsg(err error) string {
-	if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
-		return m[2]
-	}
-	return strings.TrimPrefix(err.Error(), "yaml: ")
+	return flow.Pos{File: path}
 }
 
 // join resolves a file named in a template file relative to that file's

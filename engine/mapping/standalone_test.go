@@ -103,14 +103,18 @@ func TestCompileFileErrors(t *testing.T) {
 	dir := writeFiles(t, map[string]string{"not-a-schema.json": `{"type": 12}`})
 	path := filepath.Join(dir, "t.map.yaml") // never written: src is given
 	cases := []struct{ src, want string }{
-		{"outptu: xml\ntemplate: {a: 1}\n", `t.map.yaml:1:1: map: unknown key "outptu" in a template file; did you mean "output"?`},
+		{"outptu: xml\ntemplate: {a: 1}\n", `t.map.yaml:1:1: map: unknown key "outptu"; did you mean "output"?`},
 		{"schema: nope.json\ntemplate: {a: 1}\n", "t.map.yaml:1:9: map: schema: file " + filepath.Join(dir, "nope.json") + " not found"},
 		{"schema: not-a-schema.json\ntemplate: {a: 1}\n", "t.map.yaml:1:9: map: schema: " + filepath.Join(dir, "not-a-schema.json") + " is not a valid JSON Schema"},
 		{"template: {a: {$fro_each: x}, b: '${json.x +}'}\n", "t.map.yaml:1:16: map: unknown directive $fro_each"},
-		{"template: {a: 1}\n\tb: 2\n", "t.map.yaml:2:1: map: invalid YAML in template file: found character that cannot start any token"},
+		{"template: {a: 1}\n\tb: 2\n", "t.map.yaml:2:1: map: invalid YAML: found character that cannot start any token (is there a tab? indent with spaces only)"},
 		{"", "t.map.yaml:1:1: map: the template file is empty"},
-		{"- a\n", "t.map.yaml:1:1: map: a template file is a mapping with template:"},
-		{"output: xml\n", "t.map.yaml:1:1: map: the template file has no template:"},
+		{"- a\n", "t.map.yaml:1:1: map: expected a mapping (key: value), found a list (- item)"},
+		{"output: xml\n", `t.map.yaml:1:1: map: missing required key "template" (The shape of the result, with ${...} values and $-directives.)`},
+		// An alias to a value that holds it used to compile forever.
+		{"template: &t {a: *t}\n", "t.map.yaml:1:18: map: the alias *t names a value that contains it: it would never end"},
+		{"template: {a: &l [1, *l]}\n", "t.map.yaml:1:22: map: the alias *l names a value that contains it"},
+		{"output: json\noutput: xml\ntemplate: {a: 1}\n", `t.map.yaml:2:1: map: key "output" is given twice`},
 	}
 	for _, c := range cases {
 		_, err := mapping.CompileFile(path, []byte(c.src), mapping.Options{})
