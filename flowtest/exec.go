@@ -20,6 +20,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -54,7 +55,8 @@ type outcome struct {
 	properties map[string]any    // final properties (not request)
 	msgStatus  string
 	errText    string
-	permanent  bool // the failure is not retried by a queue
+	permanent  bool   // the failure is not retried by a queue
+	errClass   string // flow.Classify's class of the failure
 	errAt      string
 	errStep    string
 	trace      []traceStep
@@ -173,7 +175,7 @@ func execute(ctx context.Context, srcs []flow.Source, c *Case, logs io.Writer) (
 	defer cancel()
 	switch {
 	case c.Request != nil:
-		runRequest(cctx, rt, c.Request, out)
+		runRequest(cctx, rt, c.Request, c.now(), out)
 	case c.Queue != nil:
 		q := c.Queue
 		msg := flow.NewMessage(q.Body.Data, contentType(q.ContentType, q.Headers, q.Body))
@@ -303,7 +305,7 @@ func isUTF8(b []byte) bool { return strings.ToValidUTF8(string(b), "\uFFFD") == 
 
 // runRequest sends the case's request through the runtime's handler, as
 // the listener would: policies, 404, 405 and 413 apply.
-func runRequest(ctx context.Context, rt *runtime.Runtime, r *RequestInput, out *outcome) {
+func runRequest(ctx context.Context, rt *runtime.Runtime, r *RequestInput, now *time.Time, out *outcome) {
 	q := url.Values{}
 	for _, p := range r.Query {
 		q.Add(p.Name, p.Value)
@@ -321,7 +323,22 @@ func runRequest(ctx context.Context, rt *runtime.Runtime, r *RequestInput, out *
 		req.Header.Set("Content-Type", ct)
 	}
 	if s := r.Sign; s != nil {
-		req.Header.Set(s.Header, s.Prefix+sign(s, r.Body.Data))
+		at := time.Now()
+		switch {
+		case s.SignedAt != nil:
+			at = s.SignedAt.Time
+		case now != nil:
+			at = *now
+		}
+		ts := strconv.FormatInt(at.Unix(), 10)
+		if s.TimestampHeader != "" {
+			req.Header.Set(s.TimestampHeader, ts)
+		}
+		signed := r.Body.Data
+		if s.Data != "" {
+			signed = []byte(strings.NewReplacer("{body}", string(r.Body.Data), "{timestamp}", ts, "{uri}", req.RequestURI, "{host}", req.Host).Replace(s.Data))
+		}
+		req.Header.Set(s.Header, s.Prefix+sign(s, signed))
 	}
 	if r.RemoteAddress != "" {
 		req.RemoteAddr = r.RemoteAddress
@@ -370,8 +387,11 @@ func runMessage(ctx context.Context, rt *runtime.Runtime, set *flow.FlowSet, f *
 	out.properties = x.Msg.Property
 	if err != nil {
 		out.errText = x.Redact(err.Error())
-		var pe *flow.PermanentError
-		out.permanent = errors.As(err, &pe)
+		var sc flow.StatusClasses
+		if q, ok := f.Trigger.Config.(*runtime.QueueTrigger); ok {
+			sc = flow.StatusClasses{Permanent: q.Retry.PermanentStatus, Transient: q.Retry.TransientStatus}
+		}
+		out.errClass, out.permanent = flow.Classify(err, sc)
 		var se *flow.StepError
 		if errors.As(err, &se) {
 			out.errAt, out.errStep = se.Pos.FileLine(), se.Flow+" / "+se.Step

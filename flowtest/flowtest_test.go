@@ -434,6 +434,57 @@ cases:
 	}
 }
 
+// sign: signs a timestamp (or the URL) with the body when the provider
+// does, at the case's now or at signed_at, so a replay can be tested.
+func TestSignTimestampAndURLWithTheBody(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"ts.yaml": `flow: ts
+secrets: [HOOK_SECRET]
+trigger:
+  http:
+    path: /ts
+    policies:
+      - verify_signature:
+          header: X-Signature
+          prefix: 'v0='
+          encoding: hex
+          key: '${secret.HOOK_SECRET}'
+          data: 'v0:${header["X-Request-Timestamp"]}:${body}'
+          timestamp: '${header["X-Request-Timestamp"]}'
+steps:
+  - respond: {status: 204}
+`,
+		"url.yaml": `flow: url
+secrets: [HOOK_SECRET]
+trigger:
+  http:
+    path: /url
+    policies:
+      - verify_signature: {header: X-Signature, key: '${secret.HOOK_SECRET}', data: 'https://${request.host}${request.uri}${body}'}
+steps:
+  - respond: {status: 204}
+`,
+		"sig.test.yaml": `now: 2026-11-23T07:00:00Z
+secrets: {HOOK_SECRET: s3cret}
+cases:
+  - name: timestamp and body
+    request: {path: /ts, body: '{"a":1}', sign: {header: X-Signature, encoding: hex, prefix: 'v0=', key: s3cret, data: 'v0:{timestamp}:{body}', timestamp_header: X-Request-Timestamp}}
+    expect: {status: 204}
+  - name: a replay signed an hour ago
+    request: {path: /ts, body: '{"a":1}', sign: {header: X-Signature, encoding: hex, prefix: 'v0=', key: s3cret, data: 'v0:{timestamp}:{body}', timestamp_header: X-Request-Timestamp, signed_at: 2026-11-23T06:00:00Z}}
+    expect: {status: 401, message_status: DISCARDED}
+  - name: URL and body
+    request: {path: /url, query: {user: ada}, body: 'x', sign: {header: X-Signature, key: s3cret, data: 'https://{host}{uri}{body}'}}
+    expect: {status: 204}
+`,
+	})
+	sum, out, errOut := runDir(t, dir, Options{})
+	if !sum.OK() || sum.Passed != 3 {
+		t.Fatalf("%+v\n%s%s", sum, out, errOut)
+	}
+}
+
 func TestXPathAndTextMatchers(t *testing.T) {
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{

@@ -19,6 +19,11 @@ type Signature struct {
 	Key       string `yaml:"key" required:"true" doc:"The shared secret the body is signed with."`
 	Encoding  string `yaml:"encoding" default:"base64" enum:"base64,hex"`
 	Prefix    string `yaml:"prefix"`
+	// Data and TimestampHeader mirror verify_signature's data and
+	// timestamp, for providers that sign more than the body.
+	Data            string `yaml:"data" doc:"The signed text when it is not the body alone: {body}, {timestamp}, {uri} and {host} are replaced, e.g. 'v0:{timestamp}:{body}'."`
+	TimestampHeader string `yaml:"timestamp_header" doc:"A header that carries the signing time in unix seconds, e.g. X-Request-Timestamp."`
+	SignedAt        *Time  `yaml:"signed_at" doc:"When the request was signed (RFC 3339); default the case's now. Set it apart from now to test that a replay is refused."`
 }
 
 // RequestInput is an HTTP request to the flows' http triggers.

@@ -75,7 +75,7 @@ func (o *outcome) story() []string {
 		lines = append(lines, "error: "+firstLine(o.errText, 400))
 		if o.input == "queue" {
 			if o.permanent {
-				lines = append(lines, "the queue would not retry it (a permanent failure)")
+				lines = append(lines, "the queue would not retry it: a permanent failure ("+o.errClass+"); it goes to the dead letters at once")
 			} else {
 				lines = append(lines, "the queue would retry it with back-off; a test runs it once")
 			}
