@@ -188,7 +188,9 @@ func (x *Exchange) fail(ctx context.Context, n *stepNode, err error, s Steps, i 
 	x.markHandled(se)
 	x.inOnError = true
 	prevErr := x.errInfo
-	x.errInfo = &ErrorInfo{Message: se.Err.Error(), Step: se.Step, Status: se.Status, Body: se.Body, File: se.Pos.FileLine()}
+	used := x.retries[retryKey{n, x.flow}]
+	x.errInfo = &ErrorInfo{Message: se.Err.Error(), Step: se.Step, Status: se.Status, Body: se.Body, File: se.Pos.FileLine(),
+		Attempt: used + 1, RetriesLeft: max(0, x.flow.retryBudget-used)}
 	x.retryReq = nil
 	herr := x.flow.OnError.Run(ctx, x)
 	x.inOnError = false

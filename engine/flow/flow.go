@@ -25,9 +25,10 @@ type Flow struct {
 	// Disabled says why the flow does not run (missing variables), or "".
 	Disabled string
 
-	env    map[string]string
-	secret map[string]string
-	calls  []string
+	env         map[string]string
+	secret      map[string]string
+	calls       []string
+	retryBudget int // the largest max of the retry steps in on_error
 }
 
 // Calls lists the ids of the flows this flow calls.

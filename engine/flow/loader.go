@@ -101,6 +101,9 @@ type loader struct {
 	errs     ErrorList
 	calls    []callRef
 	enqueues []callRef
+	// retryMax is, by flow id, the largest max of the retry steps in its
+	// on_error: the budget behind error.retries_left.
+	retryMax map[string]int
 }
 
 // Load compiles flow files into a flow set. Every error of every file is
@@ -186,6 +189,7 @@ func (l *loader) loadFile(src Source) *Flow {
 		ID: ff.Flow, Description: ff.Description, File: src.Name, Version: hex.EncodeToString(sum[:6]),
 		Trigger: ff.Trigger, Steps: ff.Steps, OnError: ff.OnError, TracePayloads: ff.Trace,
 		Env: ff.Env, Secrets: ff.Secrets, Pos: flowKeyPos(src.Name, root),
+		retryBudget: l.retryMax[ff.Flow],
 	}
 	for _, c := range l.calls[callsBefore:] {
 		if !contains(f.calls, c.to) {

@@ -183,6 +183,16 @@ func (b *Builder) CallFlow(id string, pos Pos) {
 	b.l.calls = append(b.l.calls, callRef{from: b.flowID, to: id, pos: pos})
 }
 
+// RetryBudget records that on_error may run the failed step again up to
+// n times (the retry step), so that error.retries_left can say how many
+// are left before the repair before it runs.
+func (b *Builder) RetryBudget(n int) {
+	if b.l.retryMax == nil {
+		b.l.retryMax = map[string]int{}
+	}
+	b.l.retryMax[b.flowID] = max(b.l.retryMax[b.flowID], n)
+}
+
 // EnqueueTo records that this step writes to queue; the loader checks,
 // after every file is read, that a flow consumes it.
 func (b *Builder) EnqueueTo(queue string, pos Pos) {

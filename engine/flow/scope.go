@@ -41,6 +41,13 @@ type ErrorInfo struct {
 	Status  int    `expr:"status"`
 	Body    string `expr:"body"`
 	File    string `expr:"file"` // file:line of the failed step
+	// Attempt counts the failures of this step in this message: 1 the
+	// first time, 2 after on_error ran it again once, and so on.
+	Attempt int `expr:"attempt"`
+	// RetriesLeft is how many more times on_error's retry may run the
+	// step (its max minus the retries used): a repair (a token refresh)
+	// is worth running only when it is more than 0.
+	RetriesLeft int `expr:"retries_left"`
 }
 
 // SplitInfo is split.* inside the steps of a split.

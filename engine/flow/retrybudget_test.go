@@ -1,0 +1,35 @@
+package flow_test
+
+import (
+	"testing"
+)
+
+// error.attempt counts a step's failures in the message and
+// error.retries_left what is left of on_error's retry budget, so a repair
+// can run only when a retry will follow it.
+func TestErrorAttemptAndRetriesLeft(t *testing.T) {
+	set := load(t, "f.yaml", `
+flow: f
+trigger: {call: {}}
+steps:
+  - name: flaky
+    fail: always
+on_error:
+  - set: {properties: {seen: '${(property.seen ?? "") + string(error.attempt) + "/" + string(error.retries_left) + " "}'}}
+  - route:
+      - when: error.retries_left > 0
+        steps:
+          - set: {properties: {repairs: '${(property.repairs ?? 0) + 1}'}}
+          - retry: {max: 2}
+`)
+	x, err := runFlow(t, set, "f", "{}")
+	if err == nil {
+		t.Fatal("the step always fails")
+	}
+	if got := x.Msg.Property["seen"]; got != "1/2 2/1 3/0 " {
+		t.Errorf("attempt/retries_left per failure: %q, want 1/2 2/1 3/0", got)
+	}
+	if got := x.Msg.Property["repairs"]; got != 2 {
+		t.Errorf("repairs: %v, want 2 (none when no retry is left)", got)
+	}
+}
