@@ -24,7 +24,7 @@ type backend interface {
 	replay(id string) (queue string, err error)
 	stores() (map[string]int, error)
 	list(storeName, prefix string, limit int) ([]string, error)
-	get(storeName, id string) ([]byte, error)
+	get(storeName, id string) ([]byte, error) // sensitive fields masked
 	remove(storeName, id string) error
 	close()
 }
@@ -35,20 +35,16 @@ func openBackend(dataDir, adminAddr string, stderr io.Writer) (backend, error) {
 	if _, err := os.Stat(dataDir); err != nil {
 		return nil, fmt.Errorf("--data %s: %w", dataDir, err)
 	}
-	var key []byte
-	if v := os.Getenv("STRIDE_DATA_KEY"); v != "" {
-		k, err := store.ParseKey(v)
-		if err != nil {
-			return nil, fmt.Errorf("STRIDE_DATA_KEY: %w", err)
-		}
-		key = k
+	key, err := dataKey()
+	if err != nil {
+		return nil, err
 	}
 	db, err := store.Open(dataDir, store.Options{Key: key, GCInterval: -1, Logger: slog.New(slog.DiscardHandler)})
 	if err == nil {
 		return &dirBackend{db: db}, nil
 	}
 	if !errors.Is(err, store.ErrLocked) {
-		return nil, fmt.Errorf("cannot open --data %s: %w", dataDir, err)
+		return nil, openFailed(dataDir, err)
 	}
 	fmt.Fprintf(stderr, "stride: %s is in use by a running stride; asking its admin API at %s\n", dataDir, adminAddr)
 	return &adminBackend{c: newAdminClient(adminAddr, 10*time.Second)}, nil
@@ -107,9 +103,10 @@ func (b *dirBackend) list(storeName, prefix string, limit int) ([]string, error)
 	return ids, err
 }
 
+// get shows the entry as the admin API does: sensitive fields masked.
 func (b *dirBackend) get(storeName, id string) ([]byte, error) {
 	e, err := b.db.KV().Get(context.Background(), storeName, id)
-	return e.Value, err
+	return e.Masked(), err
 }
 
 func (b *dirBackend) remove(storeName, id string) error {

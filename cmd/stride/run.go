@@ -136,6 +136,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	var ready atomic.Bool
 	admin := admin.NewAdmin(rt, os.Getenv("STRIDE_ADMIN_TOKEN"), ready.Load)
 	admin.AddStoreRoutes(rt.Services())
+	admin.AddBackup(db)
 	admin.Handle("GET /metrics", m.Handler())
 	reloader := &runtime.Reloader{Dir: *flowsDir, Lookup: lookup, RT: rt, Log: log, OnResult: m.Reload}
 	admin.AddReload(reloader)

@@ -88,9 +88,11 @@ func (a *Admin) AddStoreRoutes(s *flow.Services) {
 		WriteJSON(w, http.StatusOK, out)
 	}))
 	// The value is answered as stored (the JSON a flow wrote), not
-	// wrapped. A get or delete that fails for any reason has always
-	// answered 404, so its code is not_found: a store name the store
-	// refuses cannot name an entry either.
+	// wrapped, with what the write declared sensitive masked as "***"
+	// (store.Mask): the admin API never reveals a sensitive value. A get
+	// or delete that fails for any reason has always answered 404, so its
+	// code is not_found: a store name the store refuses cannot name an
+	// entry either.
 	a.Handle("GET /admin/stores/{store}/{id}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e, err := s.KV.Get(r.Context(), r.PathValue("store"), r.PathValue("id"))
 		if err != nil {
@@ -98,7 +100,7 @@ func (a *Admin) AddStoreRoutes(s *flow.Services) {
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(e.Value)
+		_, _ = w.Write(e.Masked())
 	}))
 	a.Handle("DELETE /admin/stores/{store}/{id}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := s.KV.Delete(r.Context(), r.PathValue("store"), r.PathValue("id")); err != nil {

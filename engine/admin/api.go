@@ -24,7 +24,8 @@ const (
 	// its trigger is not a timer, or it is disabled (a missing variable).
 	CodeNotRunnable = "not_runnable"
 	// CodeUnavailable: the runtime does not run flows now. 503 from
-	// /admin/health while starting; 422 from a run while stopping.
+	// /admin/health while starting; 422 from a run while stopping; 503
+	// from /admin/backup while stopping.
 	CodeUnavailable = "unavailable"
 	// CodeInvalid (422): a reload found invalid flow files; the answer
 	// lists them (ReloadInvalid) and the running flows keep serving.
@@ -196,3 +197,9 @@ type StoreEntry struct {
 	Created time.Time `json:"created"`
 	Expires time.Time `json:"expires,omitzero"` // zero: never expires
 }
+
+// BackupContentType is the type of GET /admin/backup's 200 answer: not a
+// JSON body but the backup file itself (see store.Backup for its format),
+// streamed while it is taken. `stride store backup` writes it to a file;
+// `stride store restore` loads it into a new directory.
+const BackupContentType = "application/vnd.stride.backup"

@@ -126,7 +126,8 @@ func (c *Client) StoreEntries(ctx context.Context, storeName string, q StoreEntr
 }
 
 // StoreGet calls GET /admin/stores/{store}/{id} and returns the value as
-// stored.
+// stored, with the fields its write declared sensitive masked as "***"
+// (the admin API never reveals them).
 func (c *Client) StoreGet(ctx context.Context, storeName, id string) ([]byte, error) {
 	return c.do(ctx, http.MethodGet, "/admin/stores/"+url.PathEscape(storeName)+"/"+url.PathEscape(id), nil, nil)
 }
@@ -137,9 +138,33 @@ func (c *Client) StoreDelete(ctx context.Context, storeName, id string) error {
 	return err
 }
 
-// do sends a request and returns the answer's body; with out, it decodes
-// a 2xx body into out.
-func (c *Client) do(ctx context.Context, method, path string, query url.Values, out any) ([]byte, error) {
+// Backup calls GET /admin/backup and copies the backup to w as it
+// arrives; it returns the number of bytes copied. The answer may be large
+// and slow: give the Client an HTTP client without an overall timeout. A
+// backup cut short by the server is an error here (the connection is
+// reset), and fails store.VerifyBackup in any case.
+func (c *Client) Backup(ctx context.Context, w io.Writer) (int64, error) {
+	resp, err := c.send(ctx, http.MethodGet, "/admin/backup", nil)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+		return 0, apiError(resp.StatusCode, data)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != BackupContentType {
+		return 0, fmt.Errorf("admin API: GET /admin/backup answered %q, not a backup", ct)
+	}
+	n, err := io.Copy(w, resp.Body)
+	if err != nil {
+		return n, fmt.Errorf("admin API: backup cut short after %d bytes: %w", n, err)
+	}
+	return n, nil
+}
+
+// send sends a request with the token.
+func (c *Client) send(ctx context.Context, method, path string, query url.Values) (*http.Response, error) {
 	u := c.Base + path
 	if len(query) > 0 {
 		u += "?" + query.Encode()
@@ -158,6 +183,16 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("admin API: %w", err)
+	}
+	return resp, nil
+}
+
+// do sends a request and returns the answer's body; with out, it decodes
+// a 2xx body into out.
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, out any) ([]byte, error) {
+	resp, err := c.send(ctx, method, path, query)
+	if err != nil {
+		return nil, err
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
@@ -206,6 +241,8 @@ func statusCode(status int) string {
 		return CodeAlreadyRunning
 	case http.StatusInternalServerError:
 		return CodeInternal
+	case http.StatusServiceUnavailable:
+		return CodeUnavailable
 	}
 	return ""
 }

@@ -155,7 +155,7 @@ func fillUsers(b *testing.B, db *DB, n int) {
 	now := time.Now()
 	for i := 0; i < n; i++ {
 		id := fmt.Sprintf("u%06d", i)
-		if err := wb.Set(kvKey("users", id), db.kv.encode("users", id, userJSON(i), now)); err != nil {
+		if err := wb.Set(kvKey("users", id), db.kv.encode("users", id, userJSON(i), now, Sensitivity{})); err != nil {
 			b.Fatal(err)
 		}
 	}

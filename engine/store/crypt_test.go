@@ -206,7 +206,7 @@ func TestSealedValueWithOtherKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer other.Close()
-	rec := other.kv.encode("s", "a", []byte("sealed elsewhere"), other.now())
+	rec := other.kv.encode("s", "a", []byte("sealed elsewhere"), other.now(), Sensitivity{})
 	if err := db.bdb.Update(func(txn *badger.Txn) error { return txn.Set(kvKey("s", "a"), rec) }); err != nil {
 		t.Fatal(err)
 	}

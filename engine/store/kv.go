@@ -36,6 +36,10 @@ type PutOptions struct {
 	// TTL is the entry's lifetime; 0 never expires. Expiry has one-second
 	// resolution and is rounded up: an entry never expires early.
 	TTL time.Duration
+	// Sensitive declares the value, or fields of it, sensitive: kept with
+	// the entry (Entry.Sensitive) and masked wherever the value is shown
+	// (Mask). A write replaces the declaration with its own.
+	Sensitive Sensitivity
 }
 
 // SelectOptions narrow Select.
@@ -57,6 +61,9 @@ type Entry struct {
 	Created time.Time
 	// Expires is the zero time for entries that never expire.
 	Expires time.Time
+	// Sensitive is what the write declared sensitive. Show the value with
+	// Masked, never Value, unless a person explicitly asked to reveal it.
+	Sensitive Sensitivity
 }
 
 type kvStore struct{ db *DB }
@@ -75,9 +82,19 @@ func kvKey(store, id string) []byte {
 	return append(kvPrefix(store), id...)
 }
 
-// kvAAD binds a sealed value to its store and id.
-func kvAAD(store, id string) []byte {
-	return []byte(store + "\x00" + id)
+// kvAAD binds a sealed value to its store and id, and to the stored form
+// of its sensitivity declaration when it has one (so that a declaration
+// removed or changed on disk makes the value fail to open).
+func kvAAD(store, id string, sens []byte) []byte {
+	aad := make([]byte, 0, len(store)+1+len(id)+1+len(sens))
+	aad = append(aad, store...)
+	aad = append(aad, 0)
+	aad = append(aad, id...)
+	if sens != nil {
+		aad = append(aad, 0)
+		aad = append(aad, sens...)
+	}
+	return aad
 }
 
 func checkStoreID(op, store, id string) error {
@@ -90,18 +107,37 @@ func checkStoreID(op, store, id string) error {
 	return nil
 }
 
-// kv record: version, flags, created (varint nanos), value (rest, sealed
-// when flagSealed).
-func (s *kvStore) encode(store, id string, value []byte, created time.Time) []byte {
-	blob, sealed := s.db.sealBlob(value, kvAAD(store, id))
-	e := encoder{b: make([]byte, 0, 12+len(blob))}
-	e.byte(recordVersion)
+// kv record: version, flags, created (varint nanos), then in version 2
+// the sensitivity declaration (length-prefixed, see Sensitivity.encode),
+// then the value (rest, sealed when flagSealed). An entry without a
+// declaration is written as version 1, the format older Stride versions
+// read; one with a declaration as version 2, which they refuse as
+// corrupt rather than misread.
+const kvRecordSensitive = 2
+
+func (s *kvStore) encode(store, id string, value []byte, created time.Time, sens Sensitivity) []byte {
+	var sensRaw []byte
+	if !sens.IsZero() {
+		se := encoder{}
+		sens.encode(&se)
+		sensRaw = se.b
+	}
+	blob, sealed := s.db.sealBlob(value, kvAAD(store, id, sensRaw))
+	e := encoder{b: make([]byte, 0, 16+len(sensRaw)+len(blob))}
+	if sensRaw != nil {
+		e.byte(kvRecordSensitive)
+	} else {
+		e.byte(recordVersion)
+	}
 	var flags byte
 	if sealed {
 		flags |= flagSealed
 	}
 	e.byte(flags)
 	e.time(created)
+	if sensRaw != nil {
+		e.bytes(sensRaw)
+	}
 	e.b = append(e.b, blob...)
 	return e.b
 }
@@ -111,17 +147,27 @@ func (s *kvStore) decode(store, id string, rec []byte, exp uint64) (Entry, error
 	ver := d.byte()
 	flags := d.byte()
 	created := d.time()
-	if d.err != nil || ver != recordVersion {
+	var sensRaw []byte
+	var sens Sensitivity
+	if ver == kvRecordSensitive {
+		sensRaw = d.bytes()
+		sd := decoder{b: sensRaw}
+		sens = decodeSensitivity(&sd)
+		if sd.err != nil || len(sd.b) != 0 {
+			d.fail()
+		}
+	}
+	if d.err != nil || ver != recordVersion && ver != kvRecordSensitive {
 		return Entry{}, fmt.Errorf("store %q id %q: %w", store, id, ErrCorrupt)
 	}
-	v, err := s.db.openBlob(d.b, flags&flagSealed != 0, kvAAD(store, id))
+	v, err := s.db.openBlob(d.b, flags&flagSealed != 0, kvAAD(store, id, sensRaw))
 	if err != nil {
 		return Entry{}, fmt.Errorf("store %q id %q: %w", store, id, err)
 	}
 	if flags&flagSealed == 0 {
 		v = bytes.Clone(v)
 	}
-	return Entry{ID: id, Value: v, Created: created, Expires: expiryTime(exp)}, nil
+	return Entry{ID: id, Value: v, Created: created, Expires: expiryTime(exp), Sensitive: sens}, nil
 }
 
 func (s *kvStore) Put(ctx context.Context, store, id string, value []byte, opt PutOptions) error {
@@ -131,13 +177,17 @@ func (s *kvStore) Put(ctx context.Context, store, id string, value []byte, opt P
 	if opt.TTL < 0 {
 		return fmt.Errorf("store: put %s/%q: negative TTL %v: %w", store, id, opt.TTL, ErrInvalid)
 	}
+	sens, err := opt.Sensitive.normalized()
+	if err != nil {
+		return fmt.Errorf("store: put %s/%q: %w", store, id, err)
+	}
 	key := kvKey(store, id)
 	now := s.db.now()
-	ent := badger.NewEntry(key, s.encode(store, id, value, now))
+	ent := badger.NewEntry(key, s.encode(store, id, value, now, sens))
 	if opt.TTL > 0 {
 		ent.ExpiresAt = expiresAt(now.Add(opt.TTL))
 	}
-	err := s.db.update(ctx, func(txn *badger.Txn) error {
+	err = s.db.update(ctx, func(txn *badger.Txn) error {
 		if !opt.Overwrite {
 			// Reading the key puts it in the transaction's read set: a
 			// concurrent put of the same id makes one of the two commits

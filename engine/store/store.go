@@ -31,6 +31,20 @@
 // there (ErrDecrypt), and an encrypted directory without a key is refused
 // (ErrKeyRequired) instead of receiving plain values.
 //
+// # Sensitive values
+//
+// A datastore write may declare its value, or fields of it, sensitive
+// (PutOptions.Sensitive). The declaration is stored with the entry, in the
+// clear like ids but bound to the sealed value, and whatever shows a value
+// to a person shows Entry.Masked: the declared fields as "***".
+//
+// # Backups
+//
+// DB.Backup (while the database serves) and BackupDir (a directory no
+// process has open) write a consistent snapshot of everything, sealed
+// values still sealed, with a checksum; Restore loads one into a new or
+// empty directory, all or nothing. See backup.go for the file format.
+//
 // # Durability
 //
 // Badger's write-ahead log is an mmap'd file: a committed write is in the
@@ -50,7 +64,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -78,6 +95,15 @@ var (
 	ErrClosed = errors.New("store closed")
 	// ErrLocked: another process has the data directory open.
 	ErrLocked = errors.New("data directory is in use by another process")
+	// ErrCorruptDir: Open (or a backup) refused the data directory because
+	// its files are damaged or a restore into it did not finish. The way
+	// back is a backup restored into a new directory (Restore).
+	ErrCorruptDir = errors.New("the data directory is corrupt")
+	// ErrNotEmpty: Restore was given a directory that holds files.
+	ErrNotEmpty = errors.New("directory is not empty")
+	// ErrBadBackup: a file is not a complete Stride backup (another kind of
+	// file, or one cut short or altered).
+	ErrBadBackup = errors.New("not a complete Stride backup")
 )
 
 // Options configure Open. The zero value is usable: no encryption, logs
@@ -161,24 +187,9 @@ func Open(dir string, opts Options) (*DB, error) {
 		}
 	}
 
-	bo := badger.DefaultOptions(dir).
-		WithLogger(badgerLogger{opts.Logger}).
-		WithLoggingLevel(badger.WARNING).
-		WithMetricsEnabled(false).       // badger's metrics are process-global expvars
-		WithSyncWrites(false).           // durability by group commit, see sync.go
-		WithNumCompactors(2).            // a 2-core machine is the target
-		WithBlockCacheSize(64 << 20).    // default 256 MB is a lot for an integration engine
-		WithValueLogFileSize(256 << 20). // smaller files: GC reclaims space sooner
-		WithNumVersionsToKeep(1)
-	if opts.InMemory {
-		bo = bo.WithInMemory(true).WithDir("").WithValueDir("").WithMemTableSize(16 << 20)
-	}
-	bdb, err := badger.Open(bo)
+	bdb, err := openBadger(dir, opts)
 	if err != nil {
-		if badgerLocked(err) {
-			return nil, fmt.Errorf("store: open %s: %w (%v)", dir, ErrLocked, err)
-		}
-		return nil, fmt.Errorf("store: open %s: %w", dir, err)
+		return nil, err
 	}
 	db := &DB{
 		bdb:       bdb,
@@ -201,13 +212,69 @@ func Open(dir string, opts Options) (*DB, error) {
 	db.q = newQueueStore(db)
 	if err := db.q.load(); err != nil {
 		bdb.Close()
-		return nil, fmt.Errorf("store: open %s: loading queues: %w", dir, err)
+		return nil, fmt.Errorf("store: open %s: %w: loading queues: %w", dir, ErrCorruptDir, err)
 	}
 	if opts.GCInterval > 0 && !opts.InMemory {
 		db.bg.Add(1)
 		go db.gcLoop(opts.GCInterval)
 	}
 	return db, nil
+}
+
+// badgerOptions are the badger options of every open of a data directory.
+func badgerOptions(dir string, opts Options) badger.Options {
+	bo := badger.DefaultOptions(dir).
+		WithLogger(badgerLogger{opts.Logger}).
+		WithLoggingLevel(badger.WARNING).
+		WithMetricsEnabled(false).       // badger's metrics are process-global expvars
+		WithSyncWrites(false).           // durability by group commit, see sync.go
+		WithNumCompactors(2).            // a 2-core machine is the target
+		WithBlockCacheSize(64 << 20).    // default 256 MB is a lot for an integration engine
+		WithValueLogFileSize(256 << 20). // smaller files: GC reclaims space sooner
+		WithNumVersionsToKeep(1)
+	if opts.InMemory {
+		bo = bo.WithInMemory(true).WithDir("").WithValueDir("").WithMemTableSize(16 << 20)
+	}
+	return bo
+}
+
+// openBadger opens the badger database in dir and words its refusals:
+// ErrLocked when another process has it open, ErrCorruptDir when its files
+// are damaged or a restore into it did not finish.
+func openBadger(dir string, opts Options) (*badger.DB, error) {
+	if !opts.InMemory {
+		if _, err := os.Stat(filepath.Join(dir, restoreMarker)); err == nil {
+			return nil, fmt.Errorf("store: open %s: %w: a restore into it did not finish (remove the directory and restore again)", dir, ErrCorruptDir)
+		}
+	}
+	bdb, err := badger.Open(badgerOptions(dir, opts))
+	switch {
+	case err == nil:
+		return bdb, nil
+	case badgerLocked(err):
+		return nil, fmt.Errorf("store: open %s: %w (%v)", dir, ErrLocked, err)
+	case environmental(err):
+		return nil, fmt.Errorf("store: open %s: %w", dir, err)
+	}
+	return nil, fmt.Errorf("store: open %s: %w: %w", dir, ErrCorruptDir, err)
+}
+
+// environmental reports whether badger.Open failed for a reason outside
+// the data (permissions, a full disk, ...), not because the files are
+// damaged. Like badgerLocked it reads the text: badger formats the errors
+// it wraps (y.Wrapf) instead of wrapping them.
+func environmental(err error) bool {
+	if errors.Is(err, fs.ErrPermission) {
+		return true
+	}
+	msg := strings.ToLower(err.Error())
+	for _, s := range []string{"permission denied", "no space left", "read-only file system", "too many open files",
+		"not a directory", "cannot allocate memory", "operation not permitted", "disk quota"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // badgerLocked reports whether badger.Open failed because another process

@@ -170,7 +170,8 @@ func TestDecodeNeverPanics(t *testing.T) {
 	recs := [][]byte{
 		(&qrec{key: "k", attempts: 2, content: encodeContent(&Message{Body: []byte("body"), Headers: map[string]string{"a": "b"}})}).encode(),
 		db.lg.encode(&LogEntry{ID: "m", Flow: "f", Status: "OK", Trace: []TraceEntry{{Step: "s"}}}),
-		db.kv.encode("s", "a", []byte("value"), time.Now()),
+		db.kv.encode("s", "a", []byte("value"), time.Now(), Sensitivity{}),
+		db.kv.encode("s", "a", []byte("value"), time.Now(), Sensitivity{Paths: []string{"a.b"}}),
 	}
 	for _, rec := range recs {
 		for i := 0; i <= len(rec); i++ {
