@@ -11,8 +11,12 @@ import (
 	_ "github.com/stride-engine/stride/steps" // registers every step kind
 )
 
-// version is set by the build (-ldflags "-X main.version=...").
-var version = "dev"
+// version and commit are set by the build (-ldflags "-X main.version=...
+// -X main.commit=..."; make build and make release do).
+var (
+	version = "dev"
+	commit  = "unknown"
+)
 
 type command struct {
 	name    string
@@ -28,6 +32,7 @@ func commands() []command {
 		{"messages", "read the message processing log; replay escalated messages", cmdMessages},
 		{"sandbox", "run local fakes of the Fitbit API and Marketing Cloud", cmdSandbox},
 		{"status", "show the flows a running stride serves", cmdStatus},
+		{"ready", "exit 0 when a running stride is ready (for health checks)", cmdReady},
 		{"reload", "reload a running stride's flows now", cmdReload},
 		{"trigger", "run a timer flow now, through the admin API", cmdTrigger},
 		{"store", "list, read and delete data store entries", cmdStore},
@@ -45,6 +50,7 @@ func cmdVersion(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	fmt.Fprintln(stdout, "stride", version)
+	fmt.Fprintln(stdout, "commit", commit)
 	return 0
 }
 

@@ -139,7 +139,7 @@ func TestVersion(t *testing.T) {
 	if code != 0 {
 		t.Errorf("exit %d, want 0", code)
 	}
-	if want := "stride " + version + "\n"; stdout != want {
+	if want := "stride " + version + "\ncommit " + commit + "\n"; stdout != want {
 		t.Errorf("stdout = %q, want %q (written to the given stdout)", stdout, want)
 	}
 	if stderr != "" {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -31,16 +32,41 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	adminAddr := fs.String("admin-addr", envOr("STRIDE_ADMIN_ADDR", "127.0.0.1:8081"), "listener of the admin API (env STRIDE_ADMIN_ADDR)")
 	envFile := fs.String("env-file", "", "read flow variables from this KEY=VALUE file; the process environment wins")
 	logFormat := fs.String("log-format", envOr("STRIDE_LOG_FORMAT", "text"), "log format: text or json (env STRIDE_LOG_FORMAT)")
+	logLevel := fs.String("log-level", envOr("STRIDE_LOG_LEVEL", "info"), "the least important log lines written: debug, info, warn or error (env STRIDE_LOG_LEVEL)")
 	durability := fs.String("durability", envOr("STRIDE_DURABILITY", "power-loss"), "what an enqueue or datastore write survives before it returns: power-loss (fsync; default) or process-crash (faster; survives kill -9, not a power cut) (env STRIDE_DURABILITY)")
+	tlsCert := fs.String("tls-cert", envOr("STRIDE_TLS_CERT", ""), "serve --addr over HTTPS with this PEM certificate (chain) file; needs --tls-key (env STRIDE_TLS_CERT)")
+	tlsKey := fs.String("tls-key", envOr("STRIDE_TLS_KEY", ""), "the PEM private key of --tls-cert (env STRIDE_TLS_KEY)")
 	minFreeDisk := fs.String("min-free-disk", envOr("STRIDE_MIN_FREE_DISK", "512MiB"), "below this much free space on the data directory's file system, refuse durable writes (HTTP flows that write answer 503, queues pause) instead of risking a crash (env STRIDE_MIN_FREE_DISK)")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 20*time.Second, "how long in-flight messages may take to finish on shutdown")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
 
-	var handler slog.Handler = slog.NewTextHandler(stderr, nil)
-	if *logFormat == "json" {
-		handler = slog.NewJSONHandler(stderr, nil)
+	if (*tlsCert == "") != (*tlsKey == "") {
+		fmt.Fprintln(stderr, "stride run: --tls-cert and --tls-key go together")
+		return 2
+	}
+	if *tlsCert != "" {
+		if _, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey); err != nil {
+			fmt.Fprintln(stderr, "stride run: --tls-cert/--tls-key:", err)
+			return 1
+		}
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		fmt.Fprintf(stderr, "stride run: --log-level %q: want debug, info, warn or error\n", *logLevel)
+		return 2
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	var handler slog.Handler
+	switch *logFormat {
+	case "text":
+		handler = slog.NewTextHandler(stderr, opts)
+	case "json":
+		handler = slog.NewJSONHandler(stderr, opts)
+	default:
+		fmt.Fprintf(stderr, "stride run: --log-format %q: want text or json\n", *logFormat)
+		return 2
 	}
 	log := slog.New(handler)
 
@@ -124,6 +150,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	guard.Check()
 	go guard.Run(guardCtx)
 	m.WatchDisk(guard.Free, guard.Dropped)
+	m.BuildInfo(version, commit)
 	rt := runtime.New(runtime.Options{Log: log, Observer: m, DiskGuard: guard, Services: &flow.Services{KV: db.KV(), Queues: db.Queues(), Log: db.Log()}})
 	rt.Swap(set)
 	if err := rt.Start(context.Background()); err != nil {
@@ -148,10 +175,16 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	appSrv := &http.Server{Handler: rt, ReadHeaderTimeout: 10 * time.Second}
 	adminSrv := &http.Server{Handler: admin, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 2)
-	go func() { errc <- appSrv.Serve(appLn) }()
+	go func() {
+		if *tlsCert != "" {
+			errc <- appSrv.ServeTLS(appLn, *tlsCert, *tlsKey)
+			return
+		}
+		errc <- appSrv.Serve(appLn)
+	}()
 	go func() { errc <- adminSrv.Serve(adminLn) }()
 	ready.Store(true)
-	log.Info("stride running", "flows", len(set.Flows()), "addr", appLn.Addr().String(), "admin", adminLn.Addr().String())
+	log.Info("stride running", "flows", len(set.Flows()), "addr", appLn.Addr().String(), "tls", *tlsCert != "", "admin", adminLn.Addr().String())
 
 	for running := true; running; {
 		select {

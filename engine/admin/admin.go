@@ -31,9 +31,36 @@ type Admin struct {
 func NewAdmin(rt *runtime.Runtime, token string, ready func() bool) *Admin {
 	a := &Admin{rt: rt, token: token, mux: http.NewServeMux(), ready: ready}
 	a.mux.HandleFunc("GET /admin/health", a.health)
+	a.mux.HandleFunc("GET /healthz", a.healthz)
+	a.mux.HandleFunc("GET /readyz", a.readyz)
 	a.Handle("GET /admin/flows", http.HandlerFunc(a.flows))
 	a.Handle("POST /admin/flows/{id}/run", http.HandlerFunc(a.runNow))
 	return a
+}
+
+// healthz answers 200 while the process serves its admin listener: a
+// liveness probe (restart me if this fails). It needs no token.
+func (a *Admin) healthz(w http.ResponseWriter, r *http.Request) {
+	WriteJSON(w, http.StatusOK, Liveness{Status: "alive"})
+}
+
+// readyz answers 200 when Stride takes messages — flows loaded, store
+// open, runtime started, consumers running, the data disk above its floor
+// — and 503 with the reasons otherwise: a readiness probe (send me no
+// traffic while this fails). It needs no token.
+func (a *Admin) readyz(w http.ResponseWriter, r *http.Request) {
+	var why []string
+	if a.ready != nil && !a.ready() {
+		why = append(why, "starting: flows, store and listeners are not all up yet")
+	}
+	if ok, reasons := a.rt.Ready(); !ok {
+		why = append(why, reasons...)
+	}
+	if len(why) > 0 {
+		WriteJSON(w, http.StatusServiceUnavailable, Readiness{Status: "not ready", Reasons: why, Code: CodeUnavailable})
+		return
+	}
+	WriteJSON(w, http.StatusOK, Readiness{Status: "ready", Reasons: []string{}})
 }
 
 // AddReload serves POST /admin/reload with r.

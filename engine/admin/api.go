@@ -64,6 +64,19 @@ type HealthStarting struct {
 	Code   string `json:"code"`
 }
 
+// Liveness is GET /healthz's answer: the process is alive.
+type Liveness struct {
+	Status string `json:"status"`
+}
+
+// Readiness is GET /readyz's answer: {"status": "ready"} (200), or
+// {"status": "not ready", "reasons": [...], "code": "unavailable"} (503).
+type Readiness struct {
+	Status  string   `json:"status"`
+	Reasons []string `json:"reasons"`
+	Code    string   `json:"code,omitempty"`
+}
+
 // FlowStatus is one entry of GET /admin/flows.
 type FlowStatus struct {
 	ID      string `json:"id"`

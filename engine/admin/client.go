@@ -62,6 +62,27 @@ func (c *Client) Health(ctx context.Context) (Health, error) {
 	return out, err
 }
 
+// Ready calls GET /readyz. A "not ready" answer is no error: ready is
+// false and the Readiness says why.
+func (c *Client) Ready(ctx context.Context) (ready bool, r Readiness, err error) {
+	resp, err := c.send(ctx, http.MethodGet, "/readyz", nil)
+	if err != nil {
+		return false, r, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	if err != nil {
+		return false, r, fmt.Errorf("admin API: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusServiceUnavailable {
+		return false, r, apiError(resp.StatusCode, data)
+	}
+	if err := json.Unmarshal(data, &r); err != nil {
+		return false, r, fmt.Errorf("admin API: GET /readyz: %w", err)
+	}
+	return resp.StatusCode == http.StatusOK, r, nil
+}
+
 // Flows calls GET /admin/flows.
 func (c *Client) Flows(ctx context.Context) (FlowsResponse, error) {
 	var out FlowsResponse

@@ -30,8 +30,8 @@ func TestTemplates(t *testing.T) {
 		want any
 	}{
 		{"plain text", "plain text"},
-		{"${1 + 2}", 3},                 // a lone ${...} keeps its type
-		{"n=${1 + 2}", "n=3"},           // interpolation renders text
+		{"${1 + 2}", 3},                      // a lone ${...} keeps its type
+		{"n=${1 + 2}", "n=3"},                // interpolation renders text
 		{"${json.user.steps}", int64(15720)}, // JSON integers stay exact integers
 		{"${json.user.steps} steps", "15720 steps"},
 		{"${json.n * 2}", 5.0},

@@ -8,6 +8,7 @@ package metrics
 import (
 	"context"
 	"net/http"
+	goruntime "runtime"
 	"strconv"
 	"time"
 
@@ -50,6 +51,15 @@ func New(db *store.DB) *Metrics {
 		m.reg.MustRegister(&storeCollector{db: db})
 	}
 	return m
+}
+
+// BuildInfo exports stride_build_info{version, commit, goversion} = 1, so
+// dashboards can tell which build runs where.
+func (m *Metrics) BuildInfo(version, commit string) {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "stride_build_info", Help: "The running build: always 1, with its version, commit and Go version as labels.",
+		ConstLabels: prometheus.Labels{"version": version, "commit": commit, "goversion": goruntime.Version()}})
+	g.Set(1)
+	m.reg.MustRegister(g)
 }
 
 // WatchDisk exports stride_data_free_bytes, read from free at each scrape,
