@@ -189,8 +189,11 @@ func (x *Exchange) fail(ctx context.Context, n *stepNode, err error, s Steps, i 
 	x.inOnError = true
 	prevErr := x.errInfo
 	used := x.retries[retryKey{n, x.flow}]
-	x.errInfo = &ErrorInfo{Message: se.Err.Error(), Step: se.Step, Status: se.Status, Body: se.Body, File: se.Pos.FileLine(),
+	x.errInfo = &ErrorInfo{Message: se.Err.Error(), Step: se.Step, Body: se.Body, File: se.Pos.FileLine(),
 		Attempt: used + 1, RetriesLeft: max(0, x.flow.retryBudget-used)}
+	if se.Status != 0 {
+		x.errInfo.Status = se.Status
+	}
 	x.retryReq = nil
 	herr := x.flow.OnError.Run(ctx, x)
 	x.inOnError = false

@@ -33,3 +33,32 @@ on_error:
 		t.Errorf("repairs: %v, want 2 (none when no retry is left)", got)
 	}
 }
+
+// error.status is the HTTP status when there was one, and absent (nil)
+// otherwise, never a 0 that looks like a status.
+func TestErrorStatusIsAbsentWithoutHTTP(t *testing.T) {
+	set := load(t, "f.yaml", `
+flow: f
+trigger: {call: {}}
+steps:
+  - name: plain
+    fail: no status here
+on_error:
+  - set: {properties: {status: '${error.status ?? "none"}', is_nil: '${error.status == nil}'}}
+`, "g.yaml", `
+flow: g
+trigger: {call: {}}
+steps:
+  - fail: {message: refused, status: 404}
+on_error:
+  - set: {properties: {status: '${error.status}', big: '${(error.status ?? 0) >= 400}'}}
+`)
+	x, _ := runFlow(t, set, "f", "{}")
+	if x.Msg.Property["status"] != "none" || x.Msg.Property["is_nil"] != true {
+		t.Errorf("no HTTP status: %v", x.Msg.Property)
+	}
+	x, _ = runFlow(t, set, "g", "{}")
+	if x.Msg.Property["status"] != 404 || x.Msg.Property["big"] != true {
+		t.Errorf("status 404: %v", x.Msg.Property)
+	}
+}

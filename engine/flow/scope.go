@@ -38,9 +38,12 @@ type RequestInfo struct {
 type ErrorInfo struct {
 	Message string `expr:"message"`
 	Step    string `expr:"step"`
-	Status  int    `expr:"status"`
-	Body    string `expr:"body"`
-	File    string `expr:"file"` // file:line of the failed step
+	// Status is the HTTP status of the failure (a request's answer, a
+	// fail step's status), or nil when there was none: never a 0 that
+	// looks like a status.
+	Status any    `expr:"status"`
+	Body   string `expr:"body"`
+	File   string `expr:"file"` // file:line of the failed step
 	// Attempt counts the failures of this step in this message: 1 the
 	// first time, 2 after on_error ran it again once, and so on.
 	Attempt int `expr:"attempt"`
