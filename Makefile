@@ -38,7 +38,7 @@ schema:
 # Go micro-benchmarks, then the loopback load benchmarks (bounded in time).
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./... | tee bench.out
-	$(GO) run ./cmd/stride-bench -duration 3s -rounds 3 -bin $(BIN) http webhook reload rss e2e daily | tee bench.md
+	$(GO) run ./cmd/stride-bench -duration 3s -rounds 3 -bin $(BIN) binary http webhook reload rss e2e daily | tee bench.md
 
 # The shipped Fitbit flows against the sandbox, end to end, with a report.
 demo: build

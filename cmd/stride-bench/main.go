@@ -6,8 +6,11 @@
 //
 //	stride-bench [-duration 3s] [-rounds 3] [-c 32] [CASE...]
 //
-// Cases: http (a JSON flow against a plain net/http handler, with and
-// without Accept-Encoding: gzip), webhook (the Fitbit webhook flow against
+// Cases: binary (the real stride run binary, store and message log on,
+// against a plain Go server process, load from a separate process: the
+// rename flow and signed webhook ingest with fsync), http (a JSON flow
+// in-process against a plain net/http handler, with and without
+// Accept-Encoding: gzip), webhook (the Fitbit webhook flow against
 // a plain handler), reload (edits under load), and, with the built binary
 // against the sandbox, e2e, daily and rss.
 package main
@@ -38,6 +41,18 @@ func check(err error) {
 }
 
 func main() {
+	// Helper processes of the binary case: the baseline server and the
+	// load generator run apart from the measuring process.
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "plain-server":
+			check(plainServer(os.Args[2:]))
+			return
+		case "load":
+			check(loadProcess(os.Args[2:]))
+			return
+		}
+	}
 	duration := flag.Duration("duration", 3*time.Second, "length of one measured round")
 	rounds := flag.Int("rounds", 3, "rounds per variant (medians are reported)")
 	conc := flag.Int("c", 32, "concurrent clients")
@@ -54,6 +69,8 @@ func main() {
 		switch c {
 		case "http":
 			check(benchHTTP(os.Stdout, *flows, *duration, *rounds, *conc))
+		case "binary":
+			check(benchBinary(os.Stdout, *bin, *duration, *rounds, *conc))
 		case "webhook":
 			check(benchWebhook(os.Stdout, *flows, *duration, *rounds, *conc))
 		case "e2e":
