@@ -126,6 +126,9 @@ type Options struct {
 	// GCInterval is how often the value log is garbage collected; default
 	// 5 minutes. Negative disables the background GC.
 	GCInterval time.Duration
+	// Memory sizes badger's memtables, caches and value-log files (see
+	// MemoryFor); the zero value keeps the defaults.
+	Memory Memory
 	// Now is the clock for expiry, delays, leases and log times; default
 	// time.Now. Tests inject a fake clock. Badger removes expired entries by
 	// the wall clock, so Now must not run behind it in production.
@@ -232,6 +235,7 @@ func badgerOptions(dir string, opts Options) badger.Options {
 		WithBlockCacheSize(64 << 20).    // default 256 MB is a lot for an integration engine
 		WithValueLogFileSize(256 << 20). // smaller files: GC reclaims space sooner
 		WithNumVersionsToKeep(1)
+	bo = opts.Memory.apply(bo)
 	if opts.InMemory {
 		bo = bo.WithInMemory(true).WithDir("").WithValueDir("").WithMemTableSize(16 << 20)
 	}
