@@ -23,6 +23,8 @@ import (
 type splitConfig struct {
 	XPath         string     `yaml:"xpath" doc:"An XPath on the XML body; each selected node is an item (an element as its own XML, an attribute or text node as text). Give this or jsonpath."`
 	JSONPath      string     `yaml:"jsonpath" doc:"A JSONPath on the JSON body; each element of a list result is an item, any other result is one item (a string as text, other values as JSON). Give this or xpath."`
+	Store         string     `yaml:"store" doc:"Split over a data store's entries instead of the body, read a page at a time so that a store of any size is never held whole: each item is {\"id\": ..., \"body\": ...} as datastore_select's json format gives. Give this, xpath or jsonpath."`
+	Page          int        `yaml:"page" default:"200" doc:"With store: the entries read at once."`
 	Parallel      int        `yaml:"parallel" default:"1" doc:"How many items run at once, 1 to 100; 1 runs them one after the other, in order."`
 	OnItemError   string     `yaml:"on_item_error" default:"stop" enum:"stop,continue" doc:"stop: the first failed item fails the split (items not started yet are not started); continue: every item runs and the failures are listed in property split_errors."`
 	Aggregate     string     `yaml:"aggregate" default:"none" enum:"none,json,xml" doc:"none: the body after the split is the body before it; json: a JSON array of the items' final bodies; xml: <aggregate_root><aggregate_item>body</aggregate_item>...</aggregate_root>."`
@@ -66,9 +68,22 @@ func init() {
 				b.Errorf(b.FieldPos(key), "split: "+format, args...)
 				bad = true
 			}
+			sources := 0
+			for _, given := range []bool{c.XPath != "", c.JSONPath != "", c.Store != ""} {
+				if given {
+					sources++
+				}
+			}
 			switch {
-			case (c.XPath == "") == (c.JSONPath == ""):
-				report("xpath", "give exactly one of xpath and jsonpath")
+			case sources != 1:
+				report("xpath", "give exactly one of xpath, jsonpath and store")
+			case c.Store != "":
+				if c.Aggregate != "none" {
+					report("aggregate", "aggregate collects every item: it cannot go with store, which never holds them all")
+				}
+				if c.Page < 1 || c.Page > 10000 {
+					report("page", "page must be between 1 and 10000, found %d", c.Page)
+				}
 			case c.XPath != "":
 				var err error
 				if xp, err = xpath.Compile(c.XPath); err != nil {
@@ -135,7 +150,7 @@ type splitResult struct {
 }
 
 func (s *splitStep) Run(ctx context.Context, x *flow.Exchange) error {
-	items, err := s.selectItems(x)
+	items, err := s.selectItems(ctx, x)
 	if err != nil {
 		return err
 	}
@@ -376,7 +391,10 @@ func (r *splitRun) aggregate() error {
 	return nil
 }
 
-func (s *splitStep) selectItems(x *flow.Exchange) (splitItems, error) {
+func (s *splitStep) selectItems(ctx context.Context, x *flow.Exchange) (splitItems, error) {
+	if s.c.Store != "" {
+		return newStoreItems(ctx, x, s.c.Store, s.c.Page)
+	}
 	if s.c.XPath != "" {
 		doc, err := x.Msg.XML()
 		if err != nil {
