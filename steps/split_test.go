@@ -690,8 +690,8 @@ func TestSplitNested(t *testing.T) {
 func TestSplitLoadErrors(t *testing.T) {
 	ok := "      steps: [{set: {properties: {x: 1}}}]\n"
 	for _, tc := range []struct{ steps, want string }{
-		{"  - split:\n      xpath: /a\n      jsonpath: '$'\n" + ok, "give exactly one of xpath and jsonpath"},
-		{"  - split:\n      parallel: 2\n" + ok, "give exactly one of xpath and jsonpath"},
+		{"  - split:\n      xpath: /a\n      jsonpath: '$'\n" + ok, "give exactly one of xpath, jsonpath and store"},
+		{"  - split:\n      parallel: 2\n" + ok, "give exactly one of xpath, jsonpath and store"},
 		{"  - split:\n      xpath: '/a['\n" + ok, `f.yaml:5:7: split: XPath "/a["`},
 		{"  - split:\n      jsonpath: '$[?('\n" + ok, `f.yaml:5:7: split: JSONPath "$[?("`},
 		{"  - split:\n      xpath: /a\n      parallel: 0\n" + ok, "f.yaml:6:7: split: parallel must be between 1 and 100, found 0"},
