@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 
@@ -30,6 +32,39 @@ func envLookup(envFile string) (flow.Lookup, error) {
 	}, nil
 }
 
+// envReloader returns the variables' lookup for each reload of `stride
+// run`: envLookup again, so the env file is read anew (an edit takes
+// effect at the next reload; the process environment still wins). An env
+// file that cannot be read or has a malformed line fails that reload
+// with a *flow.Error at the file (and line), which `stride status` and
+// the reload's answer show.
+func envReloader(envFile string) func() (flow.Lookup, error) {
+	return func() (flow.Lookup, error) {
+		lookup, err := envLookup(envFile)
+		if err == nil {
+			return lookup, nil
+		}
+		var le *envLineError
+		if errors.As(err, &le) {
+			return nil, &flow.Error{Pos: flow.Pos{File: le.path, Line: le.line, Col: 1}, Msg: "env file: " + le.msg}
+		}
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, &flow.Error{Pos: flow.Pos{File: envFile}, Msg: "cannot read the env file (--env-file): " + err.Error()}
+	}
+}
+
+// envLineError is a malformed line of an env file.
+type envLineError struct {
+	path string
+	line int
+	msg  string
+}
+
+func (e *envLineError) Error() string { return fmt.Sprintf("%s:%d: %s", e.path, e.line, e.msg) }
+
 // readEnvFile reads KEY=VALUE lines; blank lines and # comments are
 // skipped, `export ` is allowed, and a value may be in single or double
 // quotes.
@@ -50,7 +85,7 @@ func readEnvFile(path string) (map[string]string, error) {
 		k, v, ok := strings.Cut(line, "=")
 		k = strings.TrimSpace(k)
 		if !ok || k == "" {
-			return nil, fmt.Errorf("%s:%d: expected KEY=VALUE", path, n)
+			return nil, &envLineError{path: path, line: n, msg: "expected KEY=VALUE"}
 		}
 		v = strings.TrimSpace(v)
 		if len(v) >= 2 && (v[0] == '"' && v[len(v)-1] == '"' || v[0] == '\'' && v[len(v)-1] == '\'') {

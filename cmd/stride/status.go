@@ -6,10 +6,13 @@ import (
 	"io"
 	"text/tabwriter"
 	"time"
+
+	"github.com/stride-engine/stride/engine/admin"
 )
 
 func cmdStatus(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("status", "", "Shows the flows a running stride serves (id, trigger, status, version, file) and the files of the last failed load.", stderr)
+	fs := newFlags("status", "", "Shows the flows a running stride serves (id, trigger, status, version, file) and, when the last reload\n"+
+		"failed or was refused, why. Exit 1 then (the flows shown keep running), or when stride cannot be reached.", stderr)
 	adminAddr := fs.String("admin-addr", envOr("STRIDE_ADMIN_ADDR", "127.0.0.1:8081"), "admin API of the running stride (env STRIDE_ADMIN_ADDR)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
@@ -30,27 +33,24 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	}
 	tw.Flush()
 	if len(out.Errors) > 0 {
-		fmt.Fprintf(stdout, "\nThe last reload failed; the flows above keep running. Errors:\n")
+		// A failed reload (invalid files, an unreadable env file) and a
+		// refused one (it would stop running flows) both leave the flows
+		// above running, and both need the operator: exit 1.
+		fmt.Fprintf(stdout, "\nThe last reload failed or was refused; the flows above keep running. Errors:\n")
 		for _, e := range out.Errors {
-			fmt.Fprintf(stdout, "%s:%d:%d: %s\n", e.File, e.Line, e.Col, e.Message)
+			fmt.Fprintln(stdout, loadErrorLine(e))
 		}
 		return 1
 	}
 	return 0
 }
 
-func cmdReload(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("reload", "", "Asks a running stride to reload its flows now (POST /admin/reload). Exit 1 with the errors when\n"+
-		"the files are invalid: the running flows keep serving.", stderr)
-	adminAddr := fs.String("admin-addr", envOr("STRIDE_ADMIN_ADDR", "127.0.0.1:8081"), "admin API of the running stride (env STRIDE_ADMIN_ADDR)")
-	if code, ok := parseFlags(fs, args); !ok {
-		return code
+// loadErrorLine formats a load error as file:line:col: message, or
+// file: message for one that is about a whole file (an env file that
+// cannot be read, a flow a refused reload would stop).
+func loadErrorLine(e admin.LoadError) string {
+	if e.Line == 0 {
+		return fmt.Sprintf("%s: %s", e.File, e.Message)
 	}
-	out, err := newAdminClient(*adminAddr, 30*time.Second).Reload(context.Background())
-	if err != nil {
-		fmt.Fprintln(stderr, "stride reload:", adminError(err))
-		return 1
-	}
-	fmt.Fprintf(stdout, "reloaded %d flows in %.1f ms\n", len(out.Versions), out.TookMS)
-	return 0
+	return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Col, e.Message)
 }

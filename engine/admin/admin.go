@@ -9,8 +9,11 @@ import (
 	"crypto/hmac"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"strconv"
 
+	"github.com/stride-engine/stride/engine/flow"
 	"github.com/stride-engine/stride/engine/runtime"
 )
 
@@ -63,24 +66,60 @@ func (a *Admin) readyz(w http.ResponseWriter, r *http.Request) {
 	WriteJSON(w, http.StatusOK, Readiness{Status: "ready", Reasons: []string{}})
 }
 
-// AddReload serves POST /admin/reload with r.
+// AddReload serves POST /admin/reload with r. The query force=true
+// forces the reload: a valid set is swapped in even when it stops running
+// flows. Answers: 200 ReloadResponse; 422 ReloadInvalid (CodeInvalid:
+// invalid flow files, an unreadable directory or env file); 409
+// ReloadRefused (CodeWouldStopFlows); 400 for a force that is not a
+// boolean. The running flows keep serving unless the answer is 200.
 func (a *Admin) AddReload(r *runtime.Reloader) {
 	a.reloader = r
 	a.Handle("POST /admin/reload", http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		res := r.Reload()
-		if res.OK {
-			WriteJSON(w, http.StatusOK, ReloadResponse{Status: "reloaded", TookMS: float64(res.Took.Microseconds()) / 1000, Versions: res.Versions})
-			return
+		force := false
+		if v := req.URL.Query().Get("force"); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				writeError(w, http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("force=%q: want true or false", v))
+				return
+			}
+			force = b
 		}
-		out := ReloadInvalid{Errors: []LoadError{}, Status: "invalid; the running flows keep serving", Code: CodeInvalid}
-		for _, e := range res.Errors {
-			out.Errors = append(out.Errors, LoadError{File: e.Pos.File, Line: e.Pos.Line, Col: e.Pos.Col, Message: e.Msg})
+		res := r.ReloadWith(runtime.ReloadOptions{Force: force, By: "admin API"})
+		switch res.Result {
+		case runtime.ResultOK:
+			WriteJSON(w, http.StatusOK, ReloadResponse{Status: "reloaded", TookMS: float64(res.Took.Microseconds()) / 1000, Versions: res.Versions,
+				Forced: res.Forced, Stopped: stoppedFlows(res.Stopped)})
+		case runtime.ResultRefused:
+			WriteJSON(w, http.StatusConflict, ReloadRefused{
+				Message:   res.Err.Error() + "; the running flows keep serving; " + runtime.ForceHint,
+				Code:      CodeWouldStopFlows,
+				Status:    "refused; the running flows keep serving",
+				WouldStop: stoppedFlows(res.WouldStop),
+				Errors:    loadErrors(res.Errors),
+			})
+		default:
+			WriteJSON(w, http.StatusUnprocessableEntity, ReloadInvalid{Errors: loadErrors(res.Errors), Status: "invalid; the running flows keep serving", Code: CodeInvalid})
 		}
-		if res.Err != nil {
-			out.Errors = append(out.Errors, LoadError{File: r.Dir, Message: res.Err.Error()})
-		}
-		WriteJSON(w, http.StatusUnprocessableEntity, out)
 	}))
+}
+
+func loadErrors(el flow.ErrorList) []LoadError {
+	out := []LoadError{}
+	for _, e := range el {
+		out = append(out, LoadError{File: e.Pos.File, Line: e.Pos.Line, Col: e.Pos.Col, Message: e.Msg})
+	}
+	return out
+}
+
+func stoppedFlows(s []runtime.StoppedFlow) []StoppedFlow {
+	if len(s) == 0 {
+		return nil
+	}
+	out := make([]StoppedFlow, len(s))
+	for i, f := range s {
+		out[i] = StoppedFlow{ID: f.ID, File: f.File, Removed: f.Removed, Reason: f.Reason}
+	}
+	return out
 }
 
 // Handle adds an endpoint that needs the bearer token.

@@ -30,6 +30,12 @@ const (
 	// CodeInvalid (422): a reload found invalid flow files; the answer
 	// lists them (ReloadInvalid) and the running flows keep serving.
 	CodeInvalid = "invalid"
+	// CodeWouldStopFlows (409): a reload would stop flows that are running
+	// now (a flow file removed, a flow disabled by a missing variable);
+	// it was refused and the running flows keep serving. The answer
+	// (ReloadRefused) lists them; POST /admin/reload?force=true applies
+	// it anyway.
+	CodeWouldStopFlows = "would_stop_flows"
 	// CodeBadRequest (400): an argument the store refuses, such as a store
 	// name with a space.
 	CodeBadRequest = "bad_request"
@@ -37,8 +43,9 @@ const (
 	CodeInternal = "internal"
 )
 
-// Error is the body of every error answer but a failed reload's
-// (ReloadInvalid) and a starting health check's (HealthStarting).
+// Error is the body of every error answer but a failed or refused
+// reload's (ReloadInvalid, ReloadRefused, which carry its fields too) and
+// a starting health check's (HealthStarting).
 type Error struct {
 	// Message is for people: what went wrong, in a sentence.
 	Message string `json:"error"`
@@ -111,10 +118,44 @@ type ReloadResponse struct {
 	Status   string            `json:"status"` // "reloaded"
 	TookMS   float64           `json:"took_ms"`
 	Versions map[string]string `json:"versions"` // flow id → version
+	// Forced is true for a reload with force=true; Stopped lists the
+	// running flows it stopped (absent when none).
+	Forced  bool          `json:"forced,omitempty"`
+	Stopped []StoppedFlow `json:"stopped,omitempty"`
 }
 
-// ReloadInvalid is POST /admin/reload's 422 answer: the files are invalid,
-// nothing was swapped in and the running flows keep serving.
+// ReloadQuery is the query of POST /admin/reload.
+type ReloadQuery struct {
+	// Force applies a valid set even when it stops running flows.
+	Force bool
+}
+
+// StoppedFlow is a running flow that a reload stops (forced) or would
+// stop (refused).
+type StoppedFlow struct {
+	ID   string `json:"id"`
+	File string `json:"file"` // the file of the running version
+	// Removed is true when no flow file declares the flow any more;
+	// otherwise the new files have it disabled (Reason says why).
+	Removed bool   `json:"removed,omitempty"`
+	Reason  string `json:"reason"`
+}
+
+// ReloadRefused is POST /admin/reload's 409 answer: the new flows would
+// stop running flows, so nothing was swapped in and the running flows
+// keep serving. WouldStop lists them; Errors says the same as
+// GET /admin/flows's errors do until the next reload.
+type ReloadRefused struct {
+	Message   string        `json:"error"`
+	Code      string        `json:"code"`   // CodeWouldStopFlows
+	Status    string        `json:"status"` // "refused; the running flows keep serving"
+	WouldStop []StoppedFlow `json:"would_stop"`
+	Errors    []LoadError   `json:"errors"`
+}
+
+// ReloadInvalid is POST /admin/reload's 422 answer: the files are invalid
+// (or the directory or the env file could not be read: the entry names
+// it), nothing was swapped in and the running flows keep serving.
 type ReloadInvalid struct {
 	Errors []LoadError `json:"errors"`
 	Status string      `json:"status"` // "invalid; the running flows keep serving"

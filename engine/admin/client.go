@@ -39,8 +39,11 @@ type APIError struct {
 	// MessageID is the message the error is about, if the answer names one.
 	MessageID string
 	// LoadErrors are the flow files' errors of a failed reload
-	// (CodeInvalid).
+	// (CodeInvalid), or what a refused one says (CodeWouldStopFlows).
 	LoadErrors []LoadError
+	// WouldStop lists the running flows a refused reload would have
+	// stopped (CodeWouldStopFlows).
+	WouldStop []StoppedFlow
 }
 
 func (e *APIError) Error() string {
@@ -91,10 +94,22 @@ func (c *Client) Flows(ctx context.Context) (FlowsResponse, error) {
 }
 
 // Reload calls POST /admin/reload. Invalid flow files give an *APIError
-// with CodeInvalid and the files' errors in LoadErrors.
+// with CodeInvalid and the files' errors in LoadErrors; a reload that
+// would stop running flows, one with CodeWouldStopFlows and the flows in
+// WouldStop.
 func (c *Client) Reload(ctx context.Context) (ReloadResponse, error) {
+	return c.ReloadWith(ctx, ReloadQuery{})
+}
+
+// ReloadWith calls POST /admin/reload with a query: Force applies a valid
+// set even when it stops running flows.
+func (c *Client) ReloadWith(ctx context.Context, q ReloadQuery) (ReloadResponse, error) {
+	var v url.Values
+	if q.Force {
+		v = url.Values{"force": {"true"}}
+	}
 	var out ReloadResponse
-	_, err := c.do(ctx, http.MethodPost, "/admin/reload", nil, &out)
+	_, err := c.do(ctx, http.MethodPost, "/admin/reload", v, &out)
 	return out, err
 }
 
@@ -230,15 +245,16 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 }
 
 // apiError reads an error answer: an Error, a ReloadInvalid, a
-// HealthStarting, or text that is none of them.
+// ReloadRefused, a HealthStarting, or text that is none of them.
 func apiError(status int, data []byte) *APIError {
 	var body struct {
 		Error
-		Status string      `json:"status"`
-		Errors []LoadError `json:"errors"`
+		Status    string        `json:"status"`
+		Errors    []LoadError   `json:"errors"`
+		WouldStop []StoppedFlow `json:"would_stop"`
 	}
 	_ = json.Unmarshal(data, &body) // a text answer leaves it empty
-	e := &APIError{Status: status, Code: body.Code, Message: body.Message, MessageID: body.MessageID, LoadErrors: body.Errors}
+	e := &APIError{Status: status, Code: body.Code, Message: body.Message, MessageID: body.MessageID, LoadErrors: body.Errors, WouldStop: body.WouldStop}
 	if e.Message == "" {
 		e.Message = body.Status
 	}

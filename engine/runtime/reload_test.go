@@ -70,7 +70,7 @@ func TestHotReloadUnderLoadDropsNothing(t *testing.T) {
 	extra := filepath.Join(dir, "extra.yaml")
 	writeAtomic(t, main, versionFlow("main", "/main", "v0"))
 	writeAtomic(t, extra, versionFlow("extra", "/extra", "e0"))
-	srv, _ := startReloader(t, dir)
+	srv, reloader := startReloader(t, dir)
 
 	var (
 		stop               atomic.Bool
@@ -154,10 +154,13 @@ func TestHotReloadUnderLoadDropsNothing(t *testing.T) {
 			}
 			renamed = next
 			writeAtomic(t, renamed, versionFlow("main", "/main", v))
-		case i == 30: // delete /extra
+		case i == 30: // delete /extra: the watcher refuses to stop a running flow, a forced reload does
 			extraGone.Store(true)
 			if err := os.Remove(extra); err != nil {
 				t.Fatal(err)
+			}
+			if res := reloader.ReloadWith(runtime.ReloadOptions{Force: true}); !res.OK || len(res.Stopped) != 1 {
+				t.Fatalf("forced reload removing extra: %+v", res)
 			}
 			writeAtomic(t, renamed, versionFlow("main", "/main", v))
 		case i == 35: // re-add /extra
