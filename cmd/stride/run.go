@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -25,6 +26,8 @@ import (
 func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("run", "[--flows DIR] [--data DIR] [--addr HOST:PORT] [--admin-addr HOST:PORT] [--env-file FILE]",
 		"Runs every flow under --flows: http triggers on --addr, the admin API on --admin-addr.\n"+
+			"Edits of --flows reload; SIGHUP, `stride reload` and POST /admin/reload reload on demand, reading\n"+
+			"--env-file again. A reload that would stop a running flow is refused unless forced (stride reload --force).\n"+
 			"Exit 0 after a clean shutdown on SIGINT/SIGTERM; non-zero with a reason when flows are invalid or a port is taken.", stderr)
 	flowsDir := fs.String("flows", envOr("STRIDE_FLOWS", "./flows"), "directory of flow files (env STRIDE_FLOWS)")
 	dataDir := fs.String("data", envOr("STRIDE_DATA", "./data"), "data directory: datastores, queues, message log (env STRIDE_DATA)")
@@ -34,6 +37,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	logFormat := fs.String("log-format", envOr("STRIDE_LOG_FORMAT", "text"), "log format: text or json (env STRIDE_LOG_FORMAT)")
 	logLevel := fs.String("log-level", envOr("STRIDE_LOG_LEVEL", "info"), "the least important log lines written: debug, info, warn or error (env STRIDE_LOG_LEVEL)")
 	durability := fs.String("durability", envOr("STRIDE_DURABILITY", "power-loss"), "what an enqueue or datastore write survives before it returns: power-loss (fsync; default) or process-crash (faster; survives kill -9, not a power cut) (env STRIDE_DURABILITY)")
+	memoryLimit := fs.String("memory-limit", envOr("STRIDE_MEMORY_LIMIT", ""), "the process's memory budget, e.g. 512MiB: sets Go's soft memory limit and sizes the store's memtables and caches (default: the cgroup's limit, else 256MiB) (env STRIDE_MEMORY_LIMIT)")
 	tlsCert := fs.String("tls-cert", envOr("STRIDE_TLS_CERT", ""), "serve --addr over HTTPS with this PEM certificate (chain) file; needs --tls-key (env STRIDE_TLS_CERT)")
 	tlsKey := fs.String("tls-key", envOr("STRIDE_TLS_KEY", ""), "the PEM private key of --tls-cert (env STRIDE_TLS_KEY)")
 	minFreeDisk := fs.String("min-free-disk", envOr("STRIDE_MIN_FREE_DISK", "512MiB"), "below this much free space on the data directory's file system, refuse durable writes (HTTP flows that write answer 503, queues pause) instead of risking a crash (env STRIDE_MIN_FREE_DISK)")
@@ -135,7 +139,20 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "stride run: --min-free-disk %q: %v\n", *minFreeDisk, err)
 		return 2
 	}
-	db, err := openStore(*dataDir, dur, log)
+	budget, budgetFrom, err := memoryBudget(*memoryLimit)
+	if err != nil {
+		appLn.Close()
+		adminLn.Close()
+		fmt.Fprintln(stderr, "stride run:", err)
+		return 2
+	}
+	// The Go heap (badger's memtables and caches are in it) collects
+	// harder as it nears 90% of the budget; the rest is for stacks and
+	// the files badger maps.
+	debug.SetMemoryLimit(budget / 10 * 9)
+	mem := store.MemoryFor(budget)
+	log.Info("memory budget", "limit", fmt.Sprintf("%dMiB", budget>>20), "from", budgetFrom, "go_soft_limit", fmt.Sprintf("%dMiB", budget/10*9>>20), "store", mem.String())
+	db, err := openStore(*dataDir, dur, mem, log)
 	if err != nil {
 		appLn.Close()
 		adminLn.Close()
@@ -164,8 +181,13 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	admin := admin.NewAdmin(rt, os.Getenv("STRIDE_ADMIN_TOKEN"), ready.Load)
 	admin.AddStoreRoutes(rt.Services())
 	admin.AddBackup(db)
+	admin.AddPprof()
 	admin.Handle("GET /metrics", m.Handler())
-	reloader := &runtime.Reloader{Dir: *flowsDir, Lookup: lookup, RT: rt, Log: log, OnResult: m.Reload}
+	// Every reload reads the env file again; a reload that would stop a
+	// running flow is refused unless forced (stride reload --force).
+	reloader := &runtime.Reloader{Dir: *flowsDir, Env: envReloader(*envFile), RT: rt, Log: log,
+		// counts stride_reloads_total{result} by the result itself.
+		OnOutcome: m.ReloadOutcome}
 	admin.AddReload(reloader)
 	watchCtx, stopWatch := context.WithCancel(context.Background())
 	defer stopWatch()
@@ -192,7 +214,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 			log.Info("shutting down", "signal", s.String())
 			running = false
 		case <-hup:
-			reloader.Reload()
+			reloader.ReloadWith(runtime.ReloadOptions{By: "SIGHUP"}) // never forced: a refusal is logged
 		case err := <-errc:
 			fmt.Fprintln(stderr, "stride run: server stopped:", err)
 			return 1

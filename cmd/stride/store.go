@@ -24,7 +24,7 @@ func dataKey() ([]byte, error) {
 
 // openStore opens the badger database under dir, sealed with
 // STRIDE_DATA_KEY when it is set.
-func openStore(dir string, dur store.Durability, log *slog.Logger) (*store.DB, error) {
+func openStore(dir string, dur store.Durability, mem store.Memory, log *slog.Logger) (*store.DB, error) {
 	key, err := dataKey()
 	if err != nil {
 		return nil, err
@@ -35,7 +35,7 @@ func openStore(dir string, dur store.Durability, log *slog.Logger) (*store.DB, e
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("--data %s: %w", dir, err)
 	}
-	db, err := store.Open(dir, store.Options{Key: key, Logger: log, Durability: dur})
+	db, err := store.Open(dir, store.Options{Key: key, Logger: log, Durability: dur, Memory: mem})
 	if err != nil {
 		return nil, openFailed(dir, err)
 	}

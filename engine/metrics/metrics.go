@@ -43,7 +43,7 @@ func New(db *store.DB) *Metrics {
 	m.inbound = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stride_http_requests_total", Help: "Requests to http triggers, by flow and status code."}, []string{"flow", "code"})
 	m.outbound = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stride_http_client_requests_total", Help: "Requests sent by request steps, by target host and status code (0: no answer)."}, []string{"host", "code"})
 	m.outDur = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "stride_http_client_duration_seconds", Help: "Latency of requests sent by request steps.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 9)}, []string{"host"})
-	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stride_reloads_total", Help: "Flow reloads by result (ok, failed)."}, []string{"result"})
+	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stride_reloads_total", Help: "Flow reloads by result: ok, invalid (a flow file or the env file has errors), refused (it would stop running flows), failed (anything else)."}, []string{"result"})
 	m.reloadDur = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "stride_reload_duration_seconds", Help: "Time to load, validate and swap the flows.", Buckets: prometheus.ExponentialBuckets(0.0005, 4, 8)})
 	m.reg.MustRegister(m.messages, m.duration, m.steps, m.inbound, m.outbound, m.outDur, m.reloads, m.reloadDur,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -51,6 +51,13 @@ func New(db *store.DB) *Metrics {
 		m.reg.MustRegister(&storeCollector{db: db})
 	}
 	return m
+}
+
+// ReloadOutcome counts a reload attempt by its result (runtime.Result*:
+// ok, invalid, refused, failed) and observes its duration.
+func (m *Metrics) ReloadOutcome(result string, took time.Duration) {
+	m.reloads.WithLabelValues(result).Inc()
+	m.reloadDur.Observe(took.Seconds())
 }
 
 // BuildInfo exports stride_build_info{version, commit, goversion} = 1, so
@@ -64,14 +71,18 @@ func (m *Metrics) BuildInfo(version, commit string) {
 
 // WatchDisk exports stride_data_free_bytes, read from free at each scrape,
 // and stride_message_log_dropped_total, the message-log entries dropped
-// while the disk was low.
+// instead of written, read from dropped: runtime.DiskGuard.Dropped counts
+// both causes, the data disk nearly full and the log writer fallen
+// behind (the runtime adds its drops to its guard's count).
 func (m *Metrics) WatchDisk(free func() uint64, dropped func() int64) {
 	m.reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "stride_data_free_bytes", Help: "Bytes free on the data directory's file system, as last read by the disk guard."},
 			func() float64 { return float64(free()) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stride_message_log_dropped_total", Help: "Message-log entries dropped because the data disk was nearly full."},
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stride_message_log_dropped_total", Help: droppedHelp},
 			func() float64 { return float64(dropped()) }))
 }
+
+const droppedHelp = "Message-log entries dropped instead of written: the data disk was nearly full, or the log writer had fallen behind (its buffer full)."
 
 // Handler serves the registry in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
