@@ -17,7 +17,8 @@ type Flow struct {
 	Trigger       Trigger
 	Steps         Steps
 	OnError       Steps
-	TracePayloads bool
+	LogLevel      LogLevel // what the message log keeps of the flow's attempts (log:)
+	TracePayloads bool     // LogLevel == LogTrace, kept for older callers
 	Env           VarDecls
 	Secrets       VarDecls
 	Pos           Pos

@@ -23,7 +23,8 @@ type flowFile struct {
 	Description string   `yaml:"description" doc:"What the flow does, in a sentence."`
 	Env         VarDecls `yaml:"env" doc:"Environment variables the flow reads as env.NAME: NAME: default, or NAME: with no value when required."`
 	Secrets     VarDecls `yaml:"secrets" doc:"Secrets the flow reads as secret.NAME; their values never appear in logs, errors or traces."`
-	Trace       bool     `yaml:"trace" doc:"Keep payloads in the message log (size-capped, secrets redacted)."`
+	Log         string   `yaml:"log" enum:"none,errors,info,trace" doc:"What the message log keeps of this flow's attempts: none; errors (only attempts that failed: FAILED, RETRY, ESCALATED); info (the default: one entry per attempt with its trace of steps, durations and outcomes); trace (info and the payload: size-capped, secrets redacted, kept 24 hours by default)."`
+	Trace       bool     `yaml:"trace" doc:"The older spelling of log: trace (keep payloads in the message log). Give log or trace, not both."`
 	Trigger     Trigger  `yaml:"trigger" required:"true" doc:"What starts the flow: exactly one of http, timer, queue, call."`
 	Steps       Steps    `yaml:"steps" required:"true" doc:"The steps, run in order."`
 	OnError     Steps    `yaml:"on_error" scope:"error" doc:"The exception subprocess: runs when a step fails, with error.* in scope."`
@@ -181,13 +182,14 @@ func (l *loader) loadFile(src Source) *Flow {
 	if ff.Flow != "" && !flowIDPattern.MatchString(ff.Flow) {
 		l.errs.add(flowKeyPos(src.Name, root), "flow id %q: use letters, digits, -, _ and . (e.g. fitbit-webhook)", ff.Flow)
 	}
+	level := l.logLevel(src.Name, root, &ff)
 	if len(l.errs) > before {
 		return nil
 	}
 	sum := sha256.Sum256(src.Data)
 	f := &Flow{
 		ID: ff.Flow, Description: ff.Description, File: src.Name, Version: hex.EncodeToString(sum[:6]),
-		Trigger: ff.Trigger, Steps: ff.Steps, OnError: ff.OnError, TracePayloads: ff.Trace,
+		Trigger: ff.Trigger, Steps: ff.Steps, OnError: ff.OnError, LogLevel: level, TracePayloads: level == LogTrace,
 		Env: ff.Env, Secrets: ff.Secrets, Pos: flowKeyPos(src.Name, root),
 		retryBudget: l.retryMax[ff.Flow],
 	}

@@ -128,8 +128,9 @@ func (g *DiskGuard) Err() error {
 // Free returns the free bytes last read.
 func (g *DiskGuard) Free() uint64 { return g.free.Load() }
 
-// Dropped returns how many message-log entries were dropped while the
-// disk was low.
+// Dropped returns how many message-log entries were dropped: while the
+// disk was low, and (added by the runtime) when the log writer fell
+// behind.
 func (g *DiskGuard) Dropped() int64 {
 	if g == nil {
 		return 0

@@ -13,9 +13,13 @@
 //	q/<queue>\x00d/<message id>            dead letter
 //	l/t/<inverted start><id>\x00<attempt>  log entry (newest first = key order)
 //	l/i/<id>\x00<attempt>                  log index by message id → primary key
+//	                                       (the last write of the attempt wins)
 //	l/f/<flow>\x00<inverted start><id>...  log index by flow
 //	l/p/<id>\x00<attempt>                  log payload (sealed when encrypted)
 //	x/keycheck                             proof of the data key (encrypted dirs)
+//
+// A log write reads nothing: every log key follows from the entry's
+// start, id and attempt (see Log.RecordBatch).
 //
 // # Encryption at rest
 //
@@ -123,6 +127,14 @@ type Options struct {
 	Durability Durability
 	// LogRetention is how long message log entries are kept; default 7 days.
 	LogRetention time.Duration
+	// LogPayloadRetention is how long the payloads of traced attempts
+	// (flows with log: trace) are kept, never longer than LogRetention;
+	// default 24 hours. Negative keeps them as long as their entries.
+	LogPayloadRetention time.Duration
+	// LogMaxBytes caps the message log's size (keys and values as stored,
+	// see log_retention.go): past it, the oldest entries are deleted until
+	// the log is under 90% of it. Default 256 MiB; negative for no cap.
+	LogMaxBytes int64
 	// GCInterval is how often the value log is garbage collected; default
 	// 5 minutes. Negative disables the background GC.
 	GCInterval time.Duration
@@ -173,6 +185,18 @@ func Open(dir string, opts Options) (*DB, error) {
 	if opts.LogRetention <= 0 {
 		opts.LogRetention = 7 * 24 * time.Hour
 	}
+	switch {
+	case opts.LogPayloadRetention == 0:
+		opts.LogPayloadRetention = DefaultLogPayloadRetention
+	case opts.LogPayloadRetention < 0:
+		opts.LogPayloadRetention = opts.LogRetention
+	}
+	switch {
+	case opts.LogMaxBytes == 0:
+		opts.LogMaxBytes = DefaultLogMaxBytes
+	case opts.LogMaxBytes < 0:
+		opts.LogMaxBytes = 0
+	}
 	if opts.GCInterval == 0 {
 		opts.GCInterval = 5 * time.Minute
 	}
@@ -211,7 +235,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		return nil, err
 	}
 	db.kv = &kvStore{db: db}
-	db.lg = &logStore{db: db}
+	db.lg = newLogStore(db, opts)
 	db.q = newQueueStore(db)
 	if err := db.q.load(); err != nil {
 		bdb.Close()
@@ -220,6 +244,10 @@ func Open(dir string, opts Options) (*DB, error) {
 	if opts.GCInterval > 0 && !opts.InMemory {
 		db.bg.Add(1)
 		go db.gcLoop(opts.GCInterval)
+	}
+	if db.lg.maxBytes > 0 {
+		db.bg.Add(1)
+		go db.lg.sweepLoop()
 	}
 	return db, nil
 }
