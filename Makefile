@@ -31,9 +31,12 @@ lint: vet
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
-# Regenerate the flow JSON Schema from the registered kinds.
+# Regenerate the JSON Schemas (flows, flow tests, mapping files) from the
+# types that decode them.
 schema:
 	$(GO) run ./cmd/stride schema > schemas/flow.schema.json
+	$(GO) run ./cmd/stride schema --kind flowtest > schemas/flowtest.schema.json
+	$(GO) run ./cmd/stride schema --kind mapping > schemas/mapping.schema.json
 
 # Go micro-benchmarks, then the loopback load benchmarks (bounded in time).
 bench: build

@@ -15,30 +15,30 @@ import (
 type Expect struct {
 	At            Pos
 	Keys          flow.KeyPos
-	Status        *int               `yaml:"status"`
-	Body          *Body              `yaml:"body"`
-	BodyFile      string             `yaml:"body_file"`
-	BodyContains  []string           `yaml:"body_contains"`
-	Headers       textMatchers       `yaml:"headers"`
-	JSONPath      valueMatchers      `yaml:"jsonpath"`
-	XPath         valueMatchers      `yaml:"xpath"`
-	Properties    valueMatchers      `yaml:"properties"`
-	MessageStatus *string            `yaml:"message_status"`
-	ErrorContains []string           `yaml:"error_contains"`
-	Retry         *bool              `yaml:"retry"`
-	Datastore     storeExpects       `yaml:"datastore"`
-	Enqueued      *[]*EnqueuedExpect `yaml:"enqueued"`
+	Status        *int               `yaml:"status" doc:"The HTTP status of the reply (request cases)."`
+	Body          *Body              `yaml:"body" doc:"The reply body, or the final message body; a mapping or list is compared as JSON, text exactly."`
+	BodyFile      string             `yaml:"body_file" doc:"A file with the expected body, relative to the test file; JSON is compared as JSON."`
+	BodyContains  []string           `yaml:"body_contains" doc:"Texts the body must contain."`
+	Headers       textMatchers       `yaml:"headers" doc:"The reply's headers (request cases), else the final message's (name: expected text)."`
+	JSONPath      valueMatchers      `yaml:"jsonpath" doc:"{path: value} on the JSON body; values keep their type (15720 is not '15720')."`
+	XPath         valueMatchers      `yaml:"xpath" doc:"{path: value} on the XML body; values are text."`
+	Properties    valueMatchers      `yaml:"properties" doc:"Exchange properties at the end (not for request cases)."`
+	MessageStatus *string            `yaml:"message_status" doc:"The message's final status: COMPLETED, FAILED, DISCARDED, or a custom status from complete."`
+	ErrorContains []string           `yaml:"error_contains" doc:"Texts the message's error must contain."`
+	Retry         *bool              `yaml:"retry" doc:"Queue cases: whether the queue would retry the failed message (false for a permanent failure)."`
+	Datastore     storeExpects       `yaml:"datastore" doc:"{STORE: {ID: absent | present | {equals, contains, matches, jsonpath}}}; ID * is some entry; STORE: empty or a number of entries."`
+	Enqueued      *[]*EnqueuedExpect `yaml:"enqueued" doc:"The messages queued, per queue: every queue that received messages is listed; [] means none."`
 }
 
 // EnqueuedExpect describes the messages one queue received.
 type EnqueuedExpect struct {
 	At           Pos
 	Queue        string       `yaml:"queue" required:"true" doc:"The queue that received the messages."`
-	Count        *int         `yaml:"count"`
-	Body         *Body        `yaml:"body"`
-	BodyContains []string     `yaml:"body_contains"`
-	Key          *string      `yaml:"key"`
-	Headers      textMatchers `yaml:"headers"`
+	Count        *int         `yaml:"count" doc:"How many messages the queue received."`
+	Body         *Body        `yaml:"body" doc:"The body of the messages; a mapping or list is compared as JSON, text exactly."`
+	BodyContains []string     `yaml:"body_contains" doc:"Texts the body of the messages must contain."`
+	Key          *string      `yaml:"key" doc:"The messages' key (the queue keeps per-key order)."`
+	Headers      textMatchers `yaml:"headers" doc:"Headers of the messages (name: expected text)."`
 }
 
 // storeExpect is what one datastore must hold after the run.

@@ -38,17 +38,17 @@ type Case struct {
 	At        Pos
 	Keys      flow.KeyPos
 	Name      string            `yaml:"name" required:"true" doc:"The case's name, unique in the file; --run selects cases by file/name."`
-	Now       *Time             `yaml:"now"`
-	Env       map[string]string `yaml:"env"`
-	Secrets   map[string]string `yaml:"secrets"`
-	Timeout   time.Duration     `yaml:"timeout"`
-	Request   *RequestInput     `yaml:"request"`
-	Queue     *QueueInput       `yaml:"queue"`
-	Timer     *TimerInput       `yaml:"timer"`
-	Call      *CallInput        `yaml:"call"`
-	Datastore Fixtures          `yaml:"datastore"`
-	Mocks     []*Mock           `yaml:"mocks"`
-	Expect    *Expect           `yaml:"expect"`
+	Now       *Time             `yaml:"now" doc:"This case's fixed clock, instead of the file's now."`
+	Env       map[string]string `yaml:"env" doc:"Environment variables for this case, over the file's env."`
+	Secrets   map[string]string `yaml:"secrets" doc:"Secrets for this case, over the file's secrets."`
+	Timeout   time.Duration     `yaml:"timeout" doc:"The longest this case may run, instead of the file's timeout."`
+	Request   *RequestInput     `yaml:"request" doc:"Input: an HTTP request to the flows' http triggers, as the listener would get it (policies apply)."`
+	Queue     *QueueInput       `yaml:"queue" doc:"Input: one message to a queue-triggered flow, run once (no retries)."`
+	Timer     *TimerInput       `yaml:"timer" doc:"Input: one run of a timer-triggered flow."`
+	Call      *CallInput        `yaml:"call" doc:"Input: a run of a flow with trigger call, like a Process Call, with exchange properties."`
+	Datastore Fixtures          `yaml:"datastore" doc:"Data store entries put before the run: {STORE: {ID: VALUE or {value, value_file, content_type, expires}}}."`
+	Mocks     []*Mock           `yaml:"mocks" doc:"The receivers, simulated: every outbound request must match one; the first that matches answers."`
+	Expect    *Expect           `yaml:"expect" doc:"What the run must have produced."`
 
 	file *File
 }

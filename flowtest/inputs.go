@@ -15,10 +15,10 @@ import (
 type Signature struct {
 	At        Pos
 	Header    string `yaml:"header" required:"true" doc:"The header that carries the signature, e.g. X-Hub-Signature-256."`
-	Algorithm string `yaml:"algorithm" default:"hmac-sha256" enum:"hmac-sha1,hmac-sha256"`
+	Algorithm string `yaml:"algorithm" default:"hmac-sha256" enum:"hmac-sha1,hmac-sha256" doc:"The HMAC algorithm."`
 	Key       string `yaml:"key" required:"true" doc:"The shared secret the body is signed with."`
-	Encoding  string `yaml:"encoding" default:"base64" enum:"base64,hex"`
-	Prefix    string `yaml:"prefix"`
+	Encoding  string `yaml:"encoding" default:"base64" enum:"base64,hex" doc:"How the signature is written."`
+	Prefix    string `yaml:"prefix" doc:"Text before the signature in the header, e.g. sha256=."`
 	// Data and TimestampHeader mirror verify_signature's data and
 	// timestamp, for providers that sign more than the body.
 	Data            string `yaml:"data" doc:"The signed text when it is not the body alone: {body}, {timestamp}, {uri} and {host} are replaced, e.g. 'v0:{timestamp}:{body}'."`
@@ -30,15 +30,15 @@ type Signature struct {
 type RequestInput struct {
 	At            Pos
 	Keys          flow.KeyPos
-	Method        string     `yaml:"method"`
+	Method        string     `yaml:"method" doc:"The HTTP method (default GET; POST with a body)."`
 	Path          string     `yaml:"path" required:"true" doc:"The request's path from the root, e.g. /fitbit/webhook."`
-	Query         namedTexts `yaml:"query"`
-	Headers       namedTexts `yaml:"headers"`
-	Body          Body       `yaml:"body"`
-	BodyFile      string     `yaml:"body_file"`
-	ContentType   string     `yaml:"content_type"`
-	RemoteAddress string     `yaml:"remote_address"`
-	Sign          *Signature `yaml:"sign"`
+	Query         namedTexts `yaml:"query" doc:"Query parameters (name: value)."`
+	Headers       namedTexts `yaml:"headers" doc:"Request headers (name: value)."`
+	Body          Body       `yaml:"body" doc:"The body: text as written, or a mapping or list sent as JSON."`
+	BodyFile      string     `yaml:"body_file" doc:"A file with the body, relative to the test file."`
+	ContentType   string     `yaml:"content_type" doc:"The Content-Type of the body."`
+	RemoteAddress string     `yaml:"remote_address" doc:"The client's address (HOST:PORT), for allow_ips."`
+	Sign          *Signature `yaml:"sign" doc:"Sign the body like a webhook sender."`
 }
 
 // QueueInput is a message delivered to a queue-triggered flow.
@@ -46,11 +46,11 @@ type QueueInput struct {
 	At          Pos
 	Keys        flow.KeyPos
 	Flow        string     `yaml:"flow" required:"true" doc:"The id of the queue-triggered flow that gets the message."`
-	Body        Body       `yaml:"body"`
-	BodyFile    string     `yaml:"body_file"`
-	ContentType string     `yaml:"content_type"`
-	Headers     namedTexts `yaml:"headers"`
-	Properties  namedTexts `yaml:"properties"`
+	Body        Body       `yaml:"body" doc:"The body: text as written, or a mapping or list sent as JSON."`
+	BodyFile    string     `yaml:"body_file" doc:"A file with the body, relative to the test file."`
+	ContentType string     `yaml:"content_type" doc:"The Content-Type of the body."`
+	Headers     namedTexts `yaml:"headers" doc:"Message headers (name: value)."`
+	Properties  namedTexts `yaml:"properties" doc:"Exchange properties (name: value)."`
 }
 
 // TimerInput runs a timer-triggered flow once.
@@ -64,11 +64,11 @@ type CallInput struct {
 	At          Pos
 	Keys        flow.KeyPos
 	Flow        string         `yaml:"flow" required:"true" doc:"The id of the flow to call (trigger: {call: {}})."`
-	Body        Body           `yaml:"body"`
-	BodyFile    string         `yaml:"body_file"`
-	ContentType string         `yaml:"content_type"`
-	Headers     namedTexts     `yaml:"headers"`
-	Properties  map[string]any `yaml:"properties"`
+	Body        Body           `yaml:"body" doc:"The body: text as written, or a mapping or list sent as JSON."`
+	BodyFile    string         `yaml:"body_file" doc:"A file with the body, relative to the test file."`
+	ContentType string         `yaml:"content_type" doc:"The Content-Type of the body."`
+	Headers     namedTexts     `yaml:"headers" doc:"Message headers (name: value)."`
+	Properties  map[string]any `yaml:"properties" doc:"Exchange properties (name: value)."`
 }
 
 // Fixtures are datastore entries put before the run, by store and id.
@@ -86,10 +86,10 @@ type Fixture struct {
 	At          Pos
 	Keys        flow.KeyPos
 	ID          string        `yaml:"-"`
-	Value       Body          `yaml:"value"`
-	ValueFile   string        `yaml:"value_file"`
-	ContentType string        `yaml:"content_type"`
-	Expires     time.Duration `yaml:"expires"`
+	Value       Body          `yaml:"value" doc:"The value: text, or a mapping or list stored as JSON."`
+	ValueFile   string        `yaml:"value_file" doc:"A file with the value, relative to the test file."`
+	ContentType string        `yaml:"content_type" doc:"The value's content type."`
+	Expires     time.Duration `yaml:"expires" doc:"The entry expires after this long, e.g. 10m."`
 }
 
 // DecodeYAML implements flow.YAMLValue: {store: {id: value or {value, ...}}}.

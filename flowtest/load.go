@@ -146,10 +146,20 @@ func readBody(d *flow.Decoder, dir string, b *Body, file string, keys flow.KeyPo
 func unwrapPathError(err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
-		return fmt.Errorf("%s: %w", pe.Path, pe.Err)
+		return &pathError{path: pe.Path, err: pe.Err}
 	}
 	return err
 }
+
+// pathError is a file system error worded "PATH: what happened", without
+// the operation *fs.PathError names.
+type pathError struct {
+	path string
+	err  error
+}
+
+func (e *pathError) Error() string { return e.path + ": " + e.err.Error() }
+func (e *pathError) Unwrap() error { return e.err }
 
 func checkMock(d *flow.Decoder, dir string, i int, m *Mock) {
 	if m == nil {

@@ -22,8 +22,8 @@ import (
 type Mock struct {
 	At      Pos
 	Request MockRequest `yaml:"request" required:"true" doc:"Which requests the mock answers: url (with * wildcards) or url_regex, and optionally method, body_contains, headers."`
-	Respond responses   `yaml:"respond"`
-	Expect  *MockExpect `yaml:"expect"`
+	Respond responses   `yaml:"respond" doc:"The answer {status, headers, body or body_file, or error}, or a list of answers given in order (the last repeats); default 200 without a body."`
+	Expect  *MockExpect `yaml:"expect" doc:"Checked after the run: how often the mock was called and what its last call carried."`
 
 	urlRE *regexp.Regexp
 }
@@ -32,22 +32,22 @@ type Mock struct {
 type MockRequest struct {
 	At           Pos
 	Keys         flow.KeyPos
-	Method       string     `yaml:"method"`
-	URL          string     `yaml:"url"`
-	URLRegex     string     `yaml:"url_regex"`
-	BodyContains []string   `yaml:"body_contains"`
-	Headers      namedTexts `yaml:"headers"`
+	Method       string     `yaml:"method" doc:"Only requests with this method (default: any)."`
+	URL          string     `yaml:"url" doc:"The URL; * matches anything. Matched without the query unless it has a ?."`
+	URLRegex     string     `yaml:"url_regex" doc:"A regular expression the URL must match, instead of url."`
+	BodyContains []string   `yaml:"body_contains" doc:"Texts the request body must contain."`
+	Headers      namedTexts `yaml:"headers" doc:"Headers the request must carry, with these values."`
 }
 
 // MockResponse is one answer of a mock.
 type MockResponse struct {
 	At       Pos
 	Keys     flow.KeyPos
-	Status   int        `yaml:"status"`
-	Headers  namedTexts `yaml:"headers"`
-	Body     Body       `yaml:"body"`
-	BodyFile string     `yaml:"body_file"`
-	Error    string     `yaml:"error"`
+	Status   int        `yaml:"status" doc:"The HTTP status (default 200)."`
+	Headers  namedTexts `yaml:"headers" doc:"Response headers (name: value)."`
+	Body     Body       `yaml:"body" doc:"The body: text as written, or a mapping or list sent as JSON."`
+	BodyFile string     `yaml:"body_file" doc:"A file with the body, relative to the test file."`
+	Error    string     `yaml:"error" doc:"Fail the connection with this error instead of answering."`
 
 	data []byte
 }
@@ -73,13 +73,13 @@ func (r *responses) DecodeYAML(d *flow.Decoder, n *yaml.Node, what string) {
 // what its last call carried.
 type MockExpect struct {
 	At           Pos
-	Calls        *int          `yaml:"calls"`
-	Body         *Body         `yaml:"body"`
-	BodyContains []string      `yaml:"body_contains"`
-	Headers      textMatchers  `yaml:"headers"`
-	Query        textMatchers  `yaml:"query"`
-	Form         textMatchers  `yaml:"form"`
-	JSONPath     valueMatchers `yaml:"jsonpath"`
+	Calls        *int          `yaml:"calls" doc:"The mock must be called exactly this many times."`
+	Body         *Body         `yaml:"body" doc:"The last call's body; a mapping or list is compared as JSON, text exactly."`
+	BodyContains []string      `yaml:"body_contains" doc:"Texts the last call's body must contain."`
+	Headers      textMatchers  `yaml:"headers" doc:"Headers of the last call (name: expected text)."`
+	Query        textMatchers  `yaml:"query" doc:"Query parameters of the last call (name: expected text)."`
+	Form         textMatchers  `yaml:"form" doc:"Form fields of the last call's body (name: expected text)."`
+	JSONPath     valueMatchers `yaml:"jsonpath" doc:"{path: value} on the last call's JSON body; values keep their type."`
 }
 
 // call is one outbound request a flow sent.

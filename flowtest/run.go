@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"regexp"
 	goruntime "runtime"
 	"strings"
@@ -42,10 +43,26 @@ type Options struct {
 }
 
 // Summary counts the cases. Errors counts the test files and flow sets
-// that could not be loaded.
+// that could not be loaded. Files has the results by test file, for
+// reports such as WriteJUnit.
 type Summary struct {
 	Passed, Failed, Errors int
 	Duration               time.Duration
+	Files                  []*FileResult
+}
+
+// FileResult is what became of one test file: the results of its cases
+// that ran, in file order, or why they did not run.
+type FileResult struct {
+	// Path is the test file; for a PATH argument that could not be read,
+	// that PATH.
+	Path string
+	// Results are the cases that ran (those --run selects).
+	Results []*Result
+	// Err is why the file, or the flows its cases run against, did not
+	// load; NotRun are the cases that therefore did not run.
+	Err    error
+	NotRun []*Case
 }
 
 // OK reports whether everything loaded and passed.
@@ -74,8 +91,10 @@ func Run(ctx context.Context, paths []string, opts Options) Summary {
 	for _, err := range errs {
 		printError(opts.Err, err)
 		sum.Errors++
+		sum.Files = append(sum.Files, &FileResult{Path: errorFile(err), Err: err})
 	}
 	var jobs []*job
+	byFile := map[*File]*FileResult{}
 	for _, s := range suites {
 		var setErr error
 		var caseErrs map[*Case]*flow.Error
@@ -83,11 +102,14 @@ func Run(ctx context.Context, paths []string, opts Options) Summary {
 			printError(opts.Err, err)
 			fmt.Fprintf(opts.Err, "the flows under %s did not load: their tests do not run\n", s.root)
 			sum.Errors++
-			setErr = err
+			setErr = &flowsNotLoaded{root: s.root, err: err}
 		} else {
 			caseErrs = s.checkAgainst(set)
 		}
 		for _, f := range s.files {
+			fr := &FileResult{Path: f.Path, Err: setErr}
+			sum.Files = append(sum.Files, fr)
+			byFile[f] = fr
 			notRun := 0
 			for _, c := range f.Cases {
 				if opts.Run != nil && !opts.Run.MatchString(c.ID()) {
@@ -95,6 +117,7 @@ func Run(ctx context.Context, paths []string, opts Options) Summary {
 				}
 				if setErr != nil {
 					notRun++
+					fr.NotRun = append(fr.NotRun, c)
 					continue
 				}
 				jobs = append(jobs, &job{suite: s, c: c, pre: caseErrs[c], done: make(chan struct{})})
@@ -139,6 +162,9 @@ func Run(ctx context.Context, paths []string, opts Options) Summary {
 	for _, j := range jobs {
 		<-j.done
 		j.res.write(opts.Out, opts.Verbose)
+		if fr := byFile[j.c.file]; fr != nil {
+			fr.Results = append(fr.Results, j.res)
+		}
 		if j.res.Passed() {
 			sum.Passed++
 		} else {
@@ -168,6 +194,35 @@ func runJob(ctx context.Context, j *job) *Result {
 	res.Duration = time.Since(start)
 	res.Log = logs.String()
 	return res
+}
+
+// flowsNotLoaded is why a test file's cases did not run: the flows
+// under root did not load.
+type flowsNotLoaded struct {
+	root string
+	err  error
+}
+
+func (e *flowsNotLoaded) Error() string {
+	return fmt.Sprintf("the flows under %s did not load: %v", e.root, e.err)
+}
+
+func (e *flowsNotLoaded) Unwrap() error { return e.err }
+
+// errorFile is the file an error of discover is about, or "".
+func errorFile(err error) string {
+	var fl flow.ErrorList
+	var pe *fs.PathError
+	var short *pathError
+	switch {
+	case errors.As(err, &fl) && len(fl) > 0:
+		return fl[0].Pos.File
+	case errors.As(err, &short):
+		return short.path
+	case errors.As(err, &pe):
+		return pe.Path
+	}
+	return ""
 }
 
 func printError(w io.Writer, err error) {

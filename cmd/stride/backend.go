@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -29,10 +30,17 @@ type backend interface {
 	close()
 }
 
-// openBackend opens dataDir, or falls back to the admin API when a
-// running Stride holds the directory.
+// openBackend opens dataDir, or falls back to the admin API of a running
+// Stride: when it holds the directory (badger's lock), or when the
+// directory is not on this machine (the command runs beside a server
+// whose data lives elsewhere, e.g. in a container). When neither works,
+// the error is the directory's.
 func openBackend(dataDir, adminAddr string, stderr io.Writer) (backend, error) {
 	if _, err := os.Stat(dataDir); err != nil {
+		if errors.Is(err, fs.ErrNotExist) && adminUp(adminAddr) {
+			fmt.Fprintf(stderr, "stride: no data directory %s here; asking the admin API of the stride running at %s\n", dataDir, adminAddr)
+			return &adminBackend{c: newAdminClient(adminAddr, 10*time.Second)}, nil
+		}
 		return nil, fmt.Errorf("--data %s: %w", dataDir, err)
 	}
 	key, err := dataKey()
@@ -48,6 +56,17 @@ func openBackend(dataDir, adminAddr string, stderr io.Writer) (backend, error) {
 	}
 	fmt.Fprintf(stderr, "stride: %s is in use by a running stride; asking its admin API at %s\n", dataDir, adminAddr)
 	return &adminBackend{c: newAdminClient(adminAddr, 10*time.Second)}, nil
+}
+
+// adminUp reports whether a Stride answers on the admin API at addr
+// (GET /admin/health, which needs no token): healthy, or still
+// starting. A refused connection or another server's answer is no.
+func adminUp(addr string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, err := newAdminClient(addr, 2*time.Second).Health(ctx)
+	var ae *admin.APIError
+	return err == nil || errors.As(err, &ae) && ae.Code == admin.CodeUnavailable
 }
 
 type dirBackend struct{ db *store.DB }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/stride-engine/stride/engine/flow"
 	_ "github.com/stride-engine/stride/steps" // registers every step kind
 )
 
@@ -39,7 +40,7 @@ func commands() []command {
 		{"map", "run a mapping template on a payload file and print the result", cmdMap},
 		{"steps", "list step and trigger kinds, or describe one", cmdSteps},
 		{"functions", "list the expression functions", cmdFunctions},
-		{"schema", "print the flow JSON Schema (for editors)", cmdSchema},
+		{"schema", "print a JSON Schema for editors: flow, test or mapping files", cmdSchema},
 		{"version", "print the version", cmdVersion},
 	}
 }
@@ -73,15 +74,41 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	switch args[0] {
 	case "help", "-h", "--help", "-help":
+		if args[0] == "help" && len(args) > 1 {
+			if findCommand(args[1]) == nil {
+				return unknownCommand(args[1], stderr)
+			}
+			// stride help COMMAND is stride COMMAND --help.
+			return run([]string{args[1], "--help"}, stdout, stderr)
+		}
 		usage(stdout)
 		return 0
 	}
-	for _, c := range commands() {
-		if c.name == args[0] {
-			return c.run(args[1:], stdout, stderr)
-		}
+	if c := findCommand(args[0]); c != nil {
+		// The command's flags print --help on stdout, errors on stderr.
+		return c.run(args[1:], stdout, withStdout(stdout, stderr))
 	}
-	fmt.Fprintf(stderr, "stride: unknown command %q\n\n", args[0])
+	return unknownCommand(args[0], stderr)
+}
+
+// unknownCommand reports a command stride does not have, with the
+// nearest one when it looks like a typo, and the usage; it returns 2.
+func unknownCommand(name string, stderr io.Writer) int {
+	var names []string
+	for _, c := range commands() {
+		names = append(names, c.name)
+	}
+	fmt.Fprintf(stderr, "stride: unknown command %q%s\n\n", name, flow.DidYouMean(name, names))
 	usage(stderr)
 	return 2
+}
+
+// findCommand returns the command called name, or nil.
+func findCommand(name string) *command {
+	for _, c := range commands() {
+		if c.name == name {
+			return &c
+		}
+	}
+	return nil
 }

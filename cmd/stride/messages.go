@@ -12,7 +12,8 @@ func cmdMessages(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("messages", "[--flow F] [--status S] [--limit N] [--json] | show ID | replay ID",
 		"Reads the message processing log (newest first): one line per attempt with its status and error.\n"+
 			"`show ID` prints every attempt with its step trace; `replay ID` moves an ESCALATED message back to its queue.\n"+
-			"Reads --data directly, or the admin API when a running stride holds the directory.", stderr)
+			"Reads --data directly, or the running stride's admin API (--admin-addr) when it holds the directory\n"+
+			"or the directory is not here. Options may come before or after the arguments (replay ID --data DIR).", stderr)
 	dataDir := fs.String("data", envOr("STRIDE_DATA", "./data"), "data directory (env STRIDE_DATA)")
 	adminAddr := fs.String("admin-addr", envOr("STRIDE_ADMIN_ADDR", "127.0.0.1:8081"), "admin API of a running stride (env STRIDE_ADMIN_ADDR)")
 	flow := fs.String("flow", "", "only this flow")
@@ -22,13 +23,20 @@ func cmdMessages(args []string, stdout, stderr io.Writer) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
+	rest := fs.Args()
+	if len(rest) > 0 && rest[0] != "show" && rest[0] != "replay" {
+		return unknownSubcommand(fs, "messages", rest[0], []string{"show", "replay"})
+	}
+	if len(rest) != 0 && len(rest) != 2 {
+		fs.Usage()
+		return 2
+	}
 	b, err := openBackend(*dataDir, *adminAddr, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "stride messages:", err)
 		return 1
 	}
 	defer b.close()
-	rest := fs.Args()
 	switch {
 	case len(rest) == 0:
 		msgs, err := b.messages(*flow, strings.ToUpper(*status), *limit)

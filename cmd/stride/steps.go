@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/stride-engine/stride/engine/flow"
+	"github.com/stride-engine/stride/engine/mapping"
+	"github.com/stride-engine/stride/flowtest"
 )
 
 func cmdSteps(args []string, stdout, stderr io.Writer) int {
@@ -87,11 +89,39 @@ func cmdFunctions(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// schemaKinds are the JSON Schemas stride schema prints, by --kind.
+var schemaKinds = []struct {
+	name, file string
+	schema     func() []byte
+}{
+	{"flow", "schemas/flow.schema.json", flow.FlowSchema},
+	{"flowtest", "schemas/flowtest.schema.json", flowtest.Schema},
+	{"mapping", "schemas/mapping.schema.json", mapping.FileSchema},
+}
+
 func cmdSchema(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("schema", "", "Prints the flow JSON Schema, generated from the registered kinds (schemas/flow.schema.json).", stderr)
+	fs := newFlags("schema", "[--kind flow|flowtest|mapping]",
+		"Prints a JSON Schema for editors, generated from the types that read the files:\n"+
+			"  flow      a flow file, from the registered kinds (schemas/flow.schema.json)\n"+
+			"  flowtest  a flow test file, *.test.yaml (schemas/flowtest.schema.json)\n"+
+			"  mapping   a mapping template file, *.map.yaml (schemas/mapping.schema.json)\n"+
+			"Put `# yaml-language-server: $schema=PATH` (relative to the file) first in a file to use one.", stderr)
+	kind := fs.String("kind", "flow", "which schema: flow, flowtest or mapping")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	_, _ = stdout.Write(flow.FlowSchema())
-	return 0
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "stride schema: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	var names []string
+	for _, k := range schemaKinds {
+		if k.name == *kind {
+			_, _ = stdout.Write(k.schema())
+			return 0
+		}
+		names = append(names, k.name)
+	}
+	fmt.Fprintf(stderr, "stride schema: --kind %q: want %s%s\n", *kind, strings.Join(names, ", "), flow.DidYouMean(*kind, names))
+	return 2
 }

@@ -104,9 +104,9 @@ func TestStoreBackupRestoreUsage(t *testing.T) {
 			t.Errorf("%v: exit %d, want 2 (usage)", args, code)
 		}
 	}
-	code, _, errOut := runCmd("store", "--help")
-	if code != 0 || !strings.Contains(errOut, "backup FILE") || !strings.Contains(errOut, "restore FILE") || !strings.Contains(errOut, "--reveal") {
-		t.Errorf("store --help: %d\n%s", code, errOut)
+	code, out, _ := runCmd("store", "--help") // help asked for goes to stdout
+	if code != 0 || !strings.Contains(out, "backup FILE") || !strings.Contains(out, "restore FILE") || !strings.Contains(out, "--reveal") {
+		t.Errorf("store --help: %d\n%s", code, out)
 	}
 	empty := t.TempDir()
 	file := filepath.Join(t.TempDir(), "b.backup")
@@ -123,7 +123,7 @@ func TestStoreBackupRestoreUsage(t *testing.T) {
 	if err := os.WriteFile(notBackup, []byte("hello"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, _, errOut = runCmd("store", "restore", notBackup, "--data", filepath.Join(empty, "d"))
+	code, _, errOut := runCmd("store", "restore", notBackup, "--data", filepath.Join(empty, "d"))
 	if code != 1 || !strings.Contains(errOut, "is not a complete Stride backup") || !strings.Contains(errOut, "nothing was restored") {
 		t.Errorf("restore of a file that is not a backup: %d %q", code, errOut)
 	}

@@ -2,45 +2,15 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/stride-engine/stride/engine/flow"
 )
-
-func newFlags(name, args, doc string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: stride %s %s\n\n%s\n", name, args, doc)
-		if hasFlags(fs) {
-			fmt.Fprintln(stderr, "\nOptions:")
-			fs.PrintDefaults()
-		}
-	}
-	return fs
-}
-
-func hasFlags(fs *flag.FlagSet) bool {
-	n := 0
-	fs.VisitAll(func(*flag.Flag) { n++ })
-	return n > 0
-}
-
-// parseFlags parses args; it returns an exit code and false when the
-// command should stop (help asked, or a bad flag).
-func parseFlags(fs *flag.FlagSet, args []string) (int, bool) {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0, false
-		}
-		return 2, false
-	}
-	return 0, true
-}
 
 func envOr(name, def string) string {
 	if v := os.Getenv(name); v != "" {
@@ -50,49 +20,156 @@ func envOr(name, def string) string {
 }
 
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("validate", "[--env] [--env-file FILE] [PATH...]",
+	fs := newFlags("validate", "[--env] [--env-file FILE] [--format text|json|github] [PATH...]",
 		"Loads the flow files under each PATH (default: $STRIDE_FLOWS or ./flows) as `stride run` would,\n"+
-			"and prints every error as file:line:col: message. Exit 0 when all are valid, 1 otherwise.", stderr)
+			"and prints every error as file:line:col: message. Exit 0 when all are valid, 1 otherwise.\n"+
+			"--format json prints {ok, flows, paths, errors: [{file, line, col, message}]} on stdout instead;\n"+
+			"--format github prints each error as a GitHub Actions annotation (::error file=F,line=L,col=C::message)\n"+
+			"on stdout, for a workflow step that shows them on the pull request.", stderr)
 	checkEnv := fs.Bool("env", false, "also report variables that the current environment leaves unset")
 	envFile := fs.String("env-file", "", "read variables from this KEY=VALUE file (with --env)")
+	format := fs.String("format", "text", "output: text, json or github")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
+	}
+	formats := []string{"text", "json", "github"}
+	if !slices.Contains(formats, *format) {
+		fmt.Fprintf(stderr, "stride validate: --format %q: want text, json or github%s\n", *format, flow.DidYouMean(*format, formats))
+		return 2
 	}
 	paths := fs.Args()
 	if len(paths) == 0 {
 		paths = []string{envOr("STRIDE_FLOWS", "./flows")}
 	}
-	set, err := flow.LoadPaths(paths...)
-	if err != nil {
+	r := validation{paths: paths}
+	if set, err := flow.LoadPaths(paths...); err != nil {
 		var el flow.ErrorList
 		if errors.As(err, &el) {
+			r.countLine = true
 			for _, e := range el {
-				fmt.Fprintln(stderr, e)
+				r.errs = append(r.errs, problemOf(e.Pos, e.Msg))
 			}
-			fmt.Fprintf(stderr, "%d %s\n", len(el), plural(len(el), "error", "errors"))
 		} else {
-			fmt.Fprintln(stderr, "stride validate:", err)
+			p := problem{Message: err.Error(), text: "stride validate: " + err.Error()}
+			var pe *iofs.PathError
+			if errors.As(err, &pe) {
+				p.File = pe.Path
+			}
+			r.errs = append(r.errs, p)
 		}
-		return 1
-	}
-	flows := set.Flows()
-	if *checkEnv {
-		lookup, err := envLookup(*envFile)
-		if err != nil {
-			fmt.Fprintln(stderr, "stride validate:", err)
-			return 1
-		}
-		if disabled := set.Bind(lookup); len(disabled) > 0 {
-			for _, f := range flows {
-				if f.Disabled != "" {
-					fmt.Fprintf(stderr, "%s: flow %s would not start: %s\n", f.Pos, f.ID, f.Disabled)
+	} else {
+		flows := set.Flows()
+		r.flows = len(flows)
+		if *checkEnv {
+			lookup, err := envLookup(*envFile)
+			if err != nil {
+				r.errs = append(r.errs, problem{Message: err.Error(), text: "stride validate: " + err.Error()})
+			} else if disabled := set.Bind(lookup); len(disabled) > 0 {
+				for _, f := range flows {
+					if f.Disabled != "" {
+						r.errs = append(r.errs, problemOf(f.Pos, fmt.Sprintf("flow %s would not start: %s", f.ID, f.Disabled)))
+					}
 				}
 			}
-			return 1
 		}
 	}
-	fmt.Fprintf(stdout, "ok: %d %s in %s valid\n", len(flows), plural(len(flows), "flow", "flows"), strings.Join(paths, ", "))
+	switch *format {
+	case "json":
+		r.writeJSON(stdout)
+	case "github":
+		r.writeGitHub(stdout, stderr)
+	default:
+		r.writeText(stdout, stderr)
+	}
+	if len(r.errs) > 0 {
+		return 1
+	}
 	return 0
+}
+
+// validation is what stride validate found.
+type validation struct {
+	paths     []string
+	flows     int       // flows loaded (when they all load)
+	errs      []problem // in the order found
+	countLine bool      // load errors: the text output ends with their count
+}
+
+// problem is one error of stride validate, as --format json writes it.
+type problem struct {
+	File    string `json:"file"`
+	Line    int    `json:"line"`
+	Col     int    `json:"col"`
+	Message string `json:"message"`
+
+	text string // the line of the text output
+}
+
+func problemOf(p flow.Pos, msg string) problem {
+	return problem{File: p.File, Line: p.Line, Col: p.Col, Message: msg, text: p.String() + ": " + msg}
+}
+
+func (r *validation) writeText(stdout, stderr io.Writer) {
+	if len(r.errs) == 0 {
+		fmt.Fprintf(stdout, "ok: %d %s in %s valid\n", r.flows, plural(r.flows, "flow", "flows"), strings.Join(r.paths, ", "))
+		return
+	}
+	for _, e := range r.errs {
+		fmt.Fprintln(stderr, e.text)
+	}
+	if r.countLine {
+		fmt.Fprintf(stderr, "%d %s\n", len(r.errs), plural(len(r.errs), "error", "errors"))
+	}
+}
+
+func (r *validation) writeJSON(stdout io.Writer) {
+	out := struct {
+		OK     bool      `json:"ok"`
+		Flows  int       `json:"flows"`
+		Paths  []string  `json:"paths"`
+		Errors []problem `json:"errors"`
+	}{len(r.errs) == 0, r.flows, r.paths, r.errs}
+	if out.Errors == nil {
+		out.Errors = []problem{}
+	}
+	printJSON(stdout, out)
+}
+
+// writeGitHub prints the errors as GitHub Actions workflow commands, which
+// the runner turns into annotations on the files, and the usual last line.
+func (r *validation) writeGitHub(stdout, stderr io.Writer) {
+	if len(r.errs) == 0 {
+		r.writeText(stdout, stderr)
+		return
+	}
+	for _, e := range r.errs {
+		var props []string
+		if e.File != "" {
+			props = append(props, "file="+ghProperty(e.File))
+		}
+		if e.Line > 0 {
+			props = append(props, fmt.Sprintf("line=%d", e.Line))
+		}
+		if e.Col > 0 {
+			props = append(props, fmt.Sprintf("col=%d", e.Col))
+		}
+		cmd := "::error"
+		if len(props) > 0 {
+			cmd += " " + strings.Join(props, ",")
+		}
+		fmt.Fprintf(stdout, "%s::%s\n", cmd, ghData(e.Message))
+	}
+	fmt.Fprintf(stderr, "%d %s\n", len(r.errs), plural(len(r.errs), "error", "errors"))
+}
+
+// ghData escapes the message of a workflow command.
+func ghData(s string) string {
+	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A").Replace(s)
+}
+
+// ghProperty escapes a property value of a workflow command.
+func ghProperty(s string) string {
+	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A", ":", "%3A", ",", "%2C").Replace(s)
 }
 
 func plural(n int, one, many string) string {

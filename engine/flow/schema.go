@@ -48,7 +48,28 @@ func FlowSchema() []byte {
 	return append(out, '\n')
 }
 
-type schemaGen struct{ defs map[string]any }
+type schemaGen struct {
+	defs map[string]any
+	// custom, when set, gives the schema of the types it knows first.
+	custom func(t reflect.Type) map[string]any
+}
+
+// TypeSchema returns the JSON Schema of a value of type t as the strict
+// decoder (Decoder.Decode) reads it: a struct is an object of its
+// yaml-tagged fields, with their doc, required, enum and default tags,
+// and no other keys. It lets other file formats decoded by that decoder
+// (flow tests, mapping templates) generate their editor schemas from the
+// same types. custom, when not nil, is asked first for every type: it
+// returns the schema of a type with a YAML form of its own (a YAMLValue),
+// or nil for the default; its second argument is TypeSchema itself, for
+// the parts of such a type that are plain.
+func TypeSchema(t reflect.Type, custom func(t reflect.Type, schema func(reflect.Type) map[string]any) map[string]any) map[string]any {
+	g := &schemaGen{defs: map[string]any{}}
+	if custom != nil {
+		g.custom = func(t reflect.Type) map[string]any { return custom(t, g.typeSchema) }
+	}
+	return g.typeSchema(t)
+}
 
 func hasRequired(s *configSpec) bool {
 	for _, f := range s.fields {
@@ -117,6 +138,11 @@ func (g *schemaGen) field(f *fieldSpec) map[string]any {
 var templateSchema = map[string]any{"type": []string{"string", "number", "boolean"}}
 
 func (g *schemaGen) typeSchema(t reflect.Type) map[string]any {
+	if g.custom != nil {
+		if s := g.custom(t); s != nil {
+			return s
+		}
+	}
 	switch t {
 	case templateType:
 		return map[string]any{"type": []string{"string", "number", "boolean"}}
