@@ -33,7 +33,7 @@ func main() {
 
 	fmt.Println("Marketing Cloud now holds:")
 	for _, c := range r.Contacts {
-		fmt.Printf("  contact      %-7s %s %s (%s, %s)\n", c.ID, c.FirstName, c.LastName, c.City, c.Country)
+		fmt.Printf("  contact      %-9s %s\n", c.ID, describeContact(c.FirstName, c.LastName, c.City, c.Country))
 	}
 	sort.Slice(r.Interactions, func(i, j int) bool { return r.Interactions[i].SourceObjectID < r.Interactions[j].SourceObjectID })
 	for _, in := range r.Interactions {
@@ -73,4 +73,23 @@ func main() {
 func fail(err error) {
 	fmt.Fprintln(os.Stderr, "stride-demo:", err)
 	os.Exit(1)
+}
+
+// describeContact words a contact's name and place, leaving out what
+// Marketing Cloud does not hold (a Google Health user has no profile name).
+func describeContact(first, last, city, country string) string {
+	name := strings.TrimSpace(first + " " + last)
+	if name == "" {
+		name = "(no name: the source shares none)"
+	}
+	var place []string
+	for _, p := range []string{city, country} {
+		if p != "" {
+			place = append(place, p)
+		}
+	}
+	if len(place) > 0 {
+		name += " (" + strings.Join(place, ", ") + ")"
+	}
+	return name
 }
