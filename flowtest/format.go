@@ -55,6 +55,10 @@ type Case struct {
 
 // ID is how --run selects a case: the test file's name without
 // .test.yaml, a slash, and the case's name.
+// Path returns the test file the case is written in, for --run to select
+// cases by file path too.
+func (c *Case) Path() string { return c.file.Path }
+
 func (c *Case) ID() string {
 	base := c.file.Path
 	if i := strings.LastIndexAny(base, `/\`); i >= 0 {

@@ -332,6 +332,12 @@ func discover(paths []string) ([]*suite, []error) {
 		if len(s.files) == 0 {
 			continue
 		}
+		// The cases run against every flow the server would load: the
+		// flows root around the tests (a directory named flows), so that
+		// a subfolder's flows find the flows they call in another one.
+		if root, ok := flow.RootOf(s.root); ok {
+			s.root = root
+		}
 		flowFiles, err := flow.FindFlowFiles(s.root)
 		if err != nil {
 			errs = append(errs, err)

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"path/filepath"
 	"regexp"
 	goruntime "runtime"
 	"strings"
@@ -31,7 +32,8 @@ import (
 // Options configure Run.
 type Options struct {
 	// Run selects the cases whose ID (file name without .test.yaml, a
-	// slash, the case name) it matches; nil runs all.
+	// slash, the case name) or whose file path and name (flows/fitbit/
+	// webhook.test.yaml/NAME) it matches; nil runs all.
 	Run *regexp.Regexp
 	// Verbose prints every case, and the log lines of failing ones.
 	Verbose bool
@@ -112,7 +114,7 @@ func Run(ctx context.Context, paths []string, opts Options) Summary {
 			byFile[f] = fr
 			notRun := 0
 			for _, c := range f.Cases {
-				if opts.Run != nil && !opts.Run.MatchString(c.ID()) {
+				if opts.Run != nil && !opts.Run.MatchString(c.ID()) && !opts.Run.MatchString(filepath.ToSlash(c.Path())+"/"+c.Name) {
 					continue
 				}
 				if setErr != nil {

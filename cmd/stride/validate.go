@@ -29,6 +29,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	checkEnv := fs.Bool("env", false, "also report variables that the current environment leaves unset")
 	envFile := fs.String("env-file", "", "read variables from this KEY=VALUE file (with --env)")
 	format := fs.String("format", "text", "output: text, json or github")
+	rootFlag := fs.String("root", "", "the flows root to resolve calls and queues against (default: the nearest enclosing directory named flows)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -42,12 +43,42 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		paths = []string{envOr("STRIDE_FLOWS", "./flows")}
 	}
 	r := validation{paths: paths}
-	if set, err := flow.LoadPaths(paths...); err != nil {
+	// A subfolder or one file is checked in the context of the flows root
+	// the server loads, so a call to a flow in another folder resolves;
+	// only the errors of the given paths are reported.
+	load := paths
+	root := *rootFlag
+	if root == "" && len(paths) == 1 {
+		if rt, ok := flow.RootOf(paths[0]); ok && !flow.Within(rt, paths[0]) {
+			root = rt
+		}
+	}
+	if root != "" {
+		load = []string{root}
+	}
+	within := func(file string) bool {
+		if root == "" {
+			return true
+		}
+		for _, p := range paths {
+			if flow.Within(file, p) {
+				return true
+			}
+		}
+		return false
+	}
+	if set, err := flow.LoadPaths(load...); err != nil {
 		var el flow.ErrorList
 		if errors.As(err, &el) {
 			r.countLine = true
 			for _, e := range el {
-				r.errs = append(r.errs, problemOf(e.Pos, e.Msg))
+				if within(e.Pos.File) {
+					r.errs = append(r.errs, problemOf(e.Pos, e.Msg))
+				}
+			}
+			if len(r.errs) == 0 { // the errors are elsewhere in the root: these files are fine
+				files, _ := flow.FindFlowFiles(paths...)
+				r.flows, r.countLine = len(files), false
 			}
 		} else {
 			p := problem{Message: err.Error(), text: "stride validate: " + err.Error()}
@@ -58,7 +89,12 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 			r.errs = append(r.errs, p)
 		}
 	} else {
-		flows := set.Flows()
+		var flows []*flow.Flow
+		for _, f := range set.Flows() {
+			if within(f.File) {
+				flows = append(flows, f)
+			}
+		}
 		r.flows = len(flows)
 		if *checkEnv {
 			lookup, err := envLookup(*envFile)
