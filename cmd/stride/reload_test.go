@@ -23,7 +23,7 @@ func TestStatusReloadAndSIGHUP(t *testing.T) {
 	write(good("one"))
 	p := startStride(t, flows, nil)
 	p.waitHealthy(t)
-	if code, out, errOut := runCmd("status", "--admin-addr", p.admin); code != 0 || !strings.Contains(out, "hello") || !strings.Contains(out, "running") {
+	if code, out, errOut := runCmd("status", "--admin-addr", p.admin); code != 0 || !strings.Contains(out, "hello") || !strings.Contains(out, "running") || !strings.Contains(out, "Store: log ") {
 		t.Fatalf("status: %d %q %q", code, out, errOut)
 	}
 	body := func() string {

@@ -182,6 +182,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	admin.AddStoreRoutes(rt.Services())
 	admin.AddBackup(db)
 	admin.AddPprof()
+	admin.AddStoreSize(db)
 	admin.Handle("GET /metrics", m.Handler())
 	// Every reload reads the env file again; a reload that would stop a
 	// running flow is refused unless forced (stride reload --force).

@@ -17,7 +17,8 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	out, err := newAdminClient(*adminAddr, 30*time.Second).Flows(context.Background())
+	client := newAdminClient(*adminAddr, 30*time.Second)
+	out, err := client.Flows(context.Background())
 	if err != nil {
 		fmt.Fprintln(stderr, "stride status:", adminError(err))
 		return 1
@@ -32,6 +33,10 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", f.ID, f.Trigger, status, f.Version, f.File)
 	}
 	tw.Flush()
+	if sz, err := client.StoreSize(context.Background()); err == nil {
+		fmt.Fprintf(stdout, "\nStore: log %s, queues %s, data stores %s (live keys and values); files on disk %s\n",
+			mib(sz.Parts.Log), mib(sz.Parts.Queues), mib(sz.Parts.DataStores), mib(sz.LSMBytes+sz.VlogBytes))
+	}
 	if len(out.Errors) > 0 {
 		// A failed reload (invalid files, an unreadable env file) and a
 		// refused one (it would stop running flows) both leave the flows
@@ -53,4 +58,12 @@ func loadErrorLine(e admin.LoadError) string {
 		return fmt.Sprintf("%s: %s", e.File, e.Message)
 	}
 	return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Col, e.Message)
+}
+
+// mib words a byte count for people.
+func mib(n int64) string {
+	if n < 1<<20 {
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stride-engine/stride/engine/admin"
 	"github.com/stride-engine/stride/engine/runtime"
+	"github.com/stride-engine/stride/engine/store"
 )
 
 // /debug/pprof is served behind the admin token.
@@ -36,5 +37,20 @@ func TestPprofNeedsTheToken(t *testing.T) {
 	}
 	if status, body := get("/debug/pprof/", "tok-123456"); status != 200 || !strings.Contains(body, "heap") {
 		t.Errorf("index: %d", status)
+	}
+}
+
+// GET /admin/store reports the store's parts and files.
+func TestStoreSize(t *testing.T) {
+	db := openStore(t)
+	a := admin.NewAdmin(runtime.New(runtime.Options{}), "", nil)
+	a.AddStoreSize(db)
+	c := serve(t, a, "")
+	if err := db.KV().Put(t.Context(), "users", "ada", make([]byte, 4096), store.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sz, err := c.StoreSize(t.Context())
+	if err != nil || sz.Parts.DataStores < 4096 || sz.Parts.At.IsZero() || sz.PartsNote == "" {
+		t.Errorf("%+v %v", sz, err)
 	}
 }

@@ -125,7 +125,7 @@ type storeCollector struct{ db *store.DB }
 var (
 	queueDepth  = prometheus.NewDesc("stride_queue_messages", "Messages in a durable queue, by state (ready, in_flight, delayed, dead).", []string{"queue", "state"}, nil)
 	queueOldest = prometheus.NewDesc("stride_queue_oldest_message_age_seconds", "Age of the oldest live message of a queue.", []string{"queue"}, nil)
-	storeBytes  = prometheus.NewDesc("stride_store_bytes", "Size of the badger database (lsm, vlog).", []string{"part"}, nil)
+	storeBytes  = prometheus.NewDesc("stride_store_bytes", "Size of the store: badger's files (lsm, vlog), and the live keys and values of each part (log, queues, datastores).", []string{"part"}, nil)
 )
 
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -156,4 +156,9 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	lsm, vlog := c.db.Size()
 	ch <- prometheus.MustNewConstMetric(storeBytes, prometheus.GaugeValue, float64(lsm), "lsm")
 	ch <- prometheus.MustNewConstMetric(storeBytes, prometheus.GaugeValue, float64(vlog), "vlog")
+	if p, err := c.db.BytesByPart(ctx); err == nil {
+		ch <- prometheus.MustNewConstMetric(storeBytes, prometheus.GaugeValue, float64(p.Log), "log")
+		ch <- prometheus.MustNewConstMetric(storeBytes, prometheus.GaugeValue, float64(p.Queues), "queues")
+		ch <- prometheus.MustNewConstMetric(storeBytes, prometheus.GaugeValue, float64(p.DataStores), "datastores")
+	}
 }

@@ -161,6 +161,8 @@ type DB struct {
 	q  *queueStore
 	lg *logStore
 
+	parts partsCache // the last BytesByPart count
+
 	closeOnce sync.Once
 	closeErr  error
 	closeMu   sync.RWMutex // held for writing while closing badger
