@@ -23,6 +23,9 @@ import (
 // The operator's probes and knobs against the real binary: stride ready
 // (the image's HEALTHCHECK), /healthz, --log-level, stride_build_info.
 func TestReadyLogLevelAndBuildInfo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the stride binary")
+	}
 	flows := t.TempDir()
 	if err := os.WriteFile(filepath.Join(flows, "hello.yaml"), []byte("flow: hello\ntrigger: {http: {path: /hello, methods: [GET]}}\nsteps:\n  - respond: {body: hi}\n"), 0o644); err != nil {
 		t.Fatal(err)

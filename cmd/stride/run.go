@@ -31,6 +31,12 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 			"Exit 0 after a clean shutdown on SIGINT/SIGTERM; non-zero with a reason when flows are invalid or a port is taken.", stderr)
 	flowsDir := fs.String("flows", envOr("STRIDE_FLOWS", "./flows"), "directory of flow files (env STRIDE_FLOWS)")
 	dataDir := fs.String("data", envOr("STRIDE_DATA", "./data"), "data directory: datastores, queues, message log (env STRIDE_DATA)")
+	storeSpec := fs.String("store", envOr("STRIDE_STORE", ""), "where durable state lives: empty for the badger database under --data, or nats://host:port[,host:port] (tls:// for TLS) for NATS JetStream shared by several instances (env STRIDE_STORE)")
+	natsCreds := fs.String("nats-creds", envOr("STRIDE_NATS_CREDS", ""), "with --store nats://: a NATS credentials file (env STRIDE_NATS_CREDS)")
+	natsCA := fs.String("nats-ca", envOr("STRIDE_NATS_CA", ""), "with --store nats://: PEM CA of the servers' certificates; turns TLS on (env STRIDE_NATS_CA)")
+	natsPrefix := fs.String("nats-prefix", envOr("STRIDE_NATS_PREFIX", "stride"), "with --store nats://: prefix of the buckets, stream and subjects (env STRIDE_NATS_PREFIX)")
+	natsReplicas := fs.Int("nats-replicas", 1, "with --store nats://: servers keeping each bucket and the log (3 on a 3-node cluster)")
+	instance := fs.String("instance", envOr("STRIDE_INSTANCE", ""), "stable name of this instance (e.g. the pod name): a restart ends the queue leases it held (env STRIDE_INSTANCE)")
 	addr := fs.String("addr", envOr("STRIDE_ADDR", "127.0.0.1:8080"), "listener of all http triggers (env STRIDE_ADDR)")
 	adminAddr := fs.String("admin-addr", envOr("STRIDE_ADMIN_ADDR", "127.0.0.1:8081"), "listener of the admin API (env STRIDE_ADMIN_ADDR)")
 	envFile := fs.String("env-file", "", "read flow variables from this KEY=VALUE file; the process environment wins")
@@ -152,23 +158,29 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	debug.SetMemoryLimit(budget / 10 * 9)
 	mem := store.MemoryFor(budget)
 	log.Info("memory budget", "limit", fmt.Sprintf("%dMiB", budget>>20), "from", budgetFrom, "go_soft_limit", fmt.Sprintf("%dMiB", budget/10*9>>20), "store", mem.String())
-	db, err := openStore(*dataDir, dur, mem, log)
+	st, err := openStoreFlag(context.Background(), storeOptions{Store: *storeSpec, DataDir: *dataDir, Durability: dur, Memory: mem,
+		NATSCreds: *natsCreds, NATSCA: *natsCA, NATSPrefix: *natsPrefix, NATSReplicas: *natsReplicas, Instance: *instance, Log: log})
 	if err != nil {
 		appLn.Close()
 		adminLn.Close()
 		fmt.Fprintln(stderr, "stride run:", err)
 		return 1
 	}
-	defer db.Close()
-	m := metrics.New(db)
-	guard := &runtime.DiskGuard{Dir: *dataDir, MinFree: uint64(minFree), Log: log}
-	guardCtx, stopGuard := context.WithCancel(context.Background())
-	defer stopGuard()
-	guard.Check()
-	go guard.Run(guardCtx)
-	m.WatchDisk(guard.Free, guard.Dropped)
+	defer st.Close()
+	m := metrics.NewFor(st.Queues, st.DB)
+	// The disk guard watches the badger directory; on NATS the servers
+	// guard their own disks (JetStream refuses writes it cannot store).
+	var guard *runtime.DiskGuard
+	if st.DB != nil {
+		guard = &runtime.DiskGuard{Dir: st.Where, MinFree: uint64(minFree), Log: log}
+		guardCtx, stopGuard := context.WithCancel(context.Background())
+		defer stopGuard()
+		guard.Check()
+		go guard.Run(guardCtx)
+		m.WatchDisk(guard.Free, guard.Dropped)
+	}
 	m.BuildInfo(version, commit)
-	rt := runtime.New(runtime.Options{Log: log, Observer: m, DiskGuard: guard, Services: &flow.Services{KV: db.KV(), Queues: db.Queues(), Log: db.Log()}})
+	rt := runtime.New(runtime.Options{Log: log, Observer: m, DiskGuard: guard, Services: st.Services()})
 	rt.Swap(set)
 	if err := rt.Start(context.Background()); err != nil {
 		appLn.Close()
@@ -180,9 +192,11 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	var ready atomic.Bool
 	admin := admin.NewAdmin(rt, os.Getenv("STRIDE_ADMIN_TOKEN"), ready.Load)
 	admin.AddStoreRoutes(rt.Services())
-	admin.AddBackup(db)
 	admin.AddPprof()
-	admin.AddStoreSize(db)
+	if st.DB != nil {
+		admin.AddBackup(st.DB)
+		admin.AddStoreSize(st.DB)
+	}
 	admin.Handle("GET /metrics", m.Handler())
 	// Every reload reads the env file again; a reload that would stop a
 	// running flow is refused unless forced (stride reload --force).

@@ -34,8 +34,18 @@ type Metrics struct {
 	reloadDur prometheus.Histogram
 }
 
-// New returns the metrics; db may be nil (no store gauges).
+// New returns the metrics with badger's gauges (queue depths, store
+// size); db may be nil (no store gauges). NewFor serves other stores.
 func New(db *store.DB) *Metrics {
+	if db == nil {
+		return NewFor(nil, nil)
+	}
+	return NewFor(db.Queues(), db)
+}
+
+// NewFor returns the metrics with the queue gauges of queues (nil for
+// none) and the size gauges of a badger db (nil on another store).
+func NewFor(queues store.Queues, db *store.DB) *Metrics {
 	m := &Metrics{reg: prometheus.NewRegistry()}
 	m.messages = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stride_messages_total", Help: "Message attempts ended, by flow, trigger and final status."}, []string{"flow", "trigger", "status"})
 	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "stride_message_duration_seconds", Help: "Time from the start to the end of a message attempt.", Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10)}, []string{"flow"})
@@ -47,8 +57,8 @@ func New(db *store.DB) *Metrics {
 	m.reloadDur = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "stride_reload_duration_seconds", Help: "Time to load, validate and swap the flows.", Buckets: prometheus.ExponentialBuckets(0.0005, 4, 8)})
 	m.reg.MustRegister(m.messages, m.duration, m.steps, m.inbound, m.outbound, m.outDur, m.reloads, m.reloadDur,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if db != nil {
-		m.reg.MustRegister(&storeCollector{db: db})
+	if queues != nil {
+		m.reg.MustRegister(&storeCollector{queues: queues, db: db})
 	}
 	return m
 }
@@ -120,7 +130,10 @@ func (m *Metrics) Reload(ok bool, took time.Duration) {
 }
 
 // storeCollector reads queue depths and the database size at scrape time.
-type storeCollector struct{ db *store.DB }
+type storeCollector struct {
+	queues store.Queues
+	db     *store.DB // nil when the store is not badger: no size gauges
+}
 
 var (
 	queueDepth  = prometheus.NewDesc("stride_queue_messages", "Messages in a durable queue, by state (ready, in_flight, delayed, dead).", []string{"queue", "state"}, nil)
@@ -137,9 +150,9 @@ func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	names, _ := c.db.Queues().Names(ctx)
+	names, _ := c.queues.Names(ctx)
 	for _, q := range names {
-		st, err := c.db.Queues().Stats(ctx, q)
+		st, err := c.queues.Stats(ctx, q)
 		if err != nil {
 			continue
 		}
@@ -152,6 +165,9 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 			age = time.Since(st.OldestEnqueued).Seconds()
 		}
 		ch <- prometheus.MustNewConstMetric(queueOldest, prometheus.GaugeValue, age, q)
+	}
+	if c.db == nil {
+		return
 	}
 	lsm, vlog := c.db.Size()
 	ch <- prometheus.MustNewConstMetric(storeBytes, prometheus.GaugeValue, float64(lsm), "lsm")
