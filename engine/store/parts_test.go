@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -9,8 +10,10 @@ import (
 // BytesByPart counts each part's keys and values, and reuses a fresh
 // count.
 func TestBytesByPart(t *testing.T) {
-	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
-	db, err := Open(t.TempDir(), Options{GCInterval: -1, Now: func() time.Time { return now }})
+	start := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	var offset atomic.Int64 // the store's background sweeper reads the clock too
+	clock := func() time.Time { return start.Add(time.Duration(offset.Load())) }
+	db, err := Open(t.TempDir(), Options{GCInterval: -1, Now: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,14 +29,14 @@ func TestBytesByPart(t *testing.T) {
 	if _, err := db.Queues().Enqueue(ctx, "work", Message{Body: make([]byte, 2000)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Log().Record(ctx, LogEntry{ID: "m1", Flow: "f", Status: "COMPLETED", Attempt: 1, Start: now, End: now}); err != nil {
+	if err := db.Log().Record(ctx, LogEntry{ID: "m1", Flow: "f", Status: "COMPLETED", Attempt: 1, Start: clock(), End: clock()}); err != nil {
 		t.Fatal(err)
 	}
 	cached, _ := db.BytesByPart(ctx)
 	if cached != empty {
 		t.Errorf("a count less than 30 s old must be reused: %+v", cached)
 	}
-	now = now.Add(time.Minute)
+	offset.Add(int64(time.Minute))
 	p, err := db.BytesByPart(ctx)
 	if err != nil {
 		t.Fatal(err)
