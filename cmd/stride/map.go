@@ -93,11 +93,15 @@ func cmdMap(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
+	defaults := flowDefaults(tmplPath)
 	lookup := func(name string) (string, bool) { // the process environment wins, as in stride run
 		if v, ok := os.LookupEnv(name); ok {
 			return v, true
 		}
-		v, ok := fileVars[name]
+		if v, ok := fileVars[name]; ok {
+			return v, true
+		}
+		v, ok := defaults[name] // what the flows beside the template declare
 		return v, ok
 	}
 
@@ -192,4 +196,42 @@ func relPath(cwd, path string) string {
 		return rel
 	}
 	return path
+}
+
+// flowDefaults returns the defaults of the env variables that the flows
+// using a template declare, as stride run would bind them: the flows of
+// the nearest folder above the template that holds flows, loaded with
+// their flows root. Nil when the template is in no flows root or the
+// flows do not load.
+func flowDefaults(tmplPath string) map[string]string {
+	root, ok := flow.RootOf(tmplPath)
+	if !ok {
+		return nil
+	}
+	set, err := flow.LoadPaths(root)
+	if err != nil {
+		return nil
+	}
+	for dir := filepath.Dir(tmplPath); flow.Within(dir, root); dir = filepath.Dir(dir) {
+		out := map[string]string{}
+		found := false
+		for _, f := range set.Flows() {
+			if !flow.Within(f.File, dir) {
+				continue
+			}
+			found = true
+			for _, d := range f.Env {
+				if d.HasDefault {
+					out[d.Name] = d.Default
+				}
+			}
+		}
+		if found {
+			return out
+		}
+		if dir == root {
+			break
+		}
+	}
+	return nil
 }

@@ -122,9 +122,9 @@ func TestMapCommandErrors(t *testing.T) {
 		{"a load error has file:line:col of the template",
 			[]string{"--template", mapTestdata + "/typo.map.yaml", "--input", mapTestdata + "/fitbit-profile.json"}, 1,
 			[]string{filepath.FromSlash(mapTestdata+"/typo.map.yaml") + ":3:5: map: unknown directive $fro_each; did you mean \"$for_each\"?", "2 errors"}},
-		{"unset variables are named",
-			[]string{"--template", mapTemplates + "/profile-contact.map.yaml", "--input", mapTestdata + "/fitbit-profile.json"}, 1,
-			[]string{"stride map: the template reads variables that are not set: MKC_ID_ORIGIN, MKC_SOURCE_SYSTEM_ID (set them in the environment or in --env-file)"}},
+		// Unset variables are named: TestMapCommandRedactsSecrets (a
+		// template outside any flows root); a shipped template takes its
+		// flows' defaults: TestMapUsesTheFlowsEnvDefaults.
 		{"schema violation",
 			[]string{"--template", mapTestdata + "/bad-quantifier.map.yaml", "--input", mapTestdata + "/fitbit-daily-activity-summary.json", "--property", "owner=x", "--property", "day=2025-11-22"}, 1,
 			[]string{"stride map: the result does not match mkc-import-headers.schema.json: ", "/Interactions/0/Quantifier: got string, want number"}},
@@ -191,5 +191,24 @@ func TestMapCommandRedactsSecrets(t *testing.T) {
 	want := "stride map: token (t.map.yaml:2): $convert number: the text \"***\" is not a number\n"
 	if code != 1 || stdout != "" || stderr != want {
 		t.Errorf("exit %d, stdout %q, stderr %q, want %q", code, stdout, stderr, want)
+	}
+}
+
+// stride map binds the env defaults that the flows beside the template
+// declare, as stride run would: the shipped activity mapping runs with no
+// variable set.
+func TestMapUsesTheFlowsEnvDefaults(t *testing.T) {
+	for _, name := range []string{"MKC_ID_ORIGIN", "MKC_SOURCE_SYSTEM_ID", "MKC_INTERACTION_TYPE", "MKC_COMMUNICATION_MEDIUM"} {
+		unsetEnv(t, name)
+	}
+	code, out, errOut := runCmd("map", "--template", "../../flows/fitbit/mappings/activity-interaction.map.yaml",
+		"--input", "../../engine/mapping/testdata/fitbit-daily-activity-summary.json", "--property", "owner=ADA1", "--property", "day=2026-11-22")
+	if code != 0 || !strings.Contains(out, `"ContactIdOrigin": "FITBIT"`) || !strings.Contains(out, `"SourceSystemId": "STRIDE"`) {
+		t.Errorf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	t.Setenv("MKC_ID_ORIGIN", "OVERRIDE")
+	if _, out, _ := runCmd("map", "--template", "../../flows/fitbit/mappings/activity-interaction.map.yaml",
+		"--input", "../../engine/mapping/testdata/fitbit-daily-activity-summary.json", "--property", "owner=ADA1", "--property", "day=2026-11-22"); !strings.Contains(out, `"ContactIdOrigin": "OVERRIDE"`) {
+		t.Errorf("the environment must win over the flows' defaults:\n%s", out)
 	}
 }
