@@ -4,14 +4,18 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
+	"github.com/stride-engine/stride/engine/store"
 	"github.com/stride-engine/stride/internal/demo"
 	"github.com/stride-engine/stride/internal/loadgen"
 )
@@ -129,7 +133,38 @@ func benchE2E(w io.Writer, bin, flows string, n int) error {
 	fmt.Fprintf(w, "| users connected through the redirect chain | %d in %.1f s (%.0f/s) |\n", n, took.Seconds(), float64(n)/took.Seconds())
 	fmt.Fprintf(w, "| notifications accepted (204) | %.0f/s |\n", float64(n)/accepted.Seconds())
 	fmt.Fprintf(w, "| notifications until Marketing Cloud holds every interaction | **%.0f/s** (%.1f s for %d) |\n", float64(n)/all.Seconds(), all.Seconds(), n)
-	fmt.Fprintf(w, "| stride RSS after / peak | %s / %s |\n\n", mb(procKB(e.Pid(), "VmRSS")), mb(procKB(e.Pid(), "VmHWM")))
+	fmt.Fprintf(w, "| stride RSS after / peak | %s / %s |\n", mb(procKB(e.Pid(), "VmRSS")), mb(procKB(e.Pid(), "VmHWM")))
+	// Bytes per notification: the store, opened after stride stopped.
+	e.Stop()
+	key, err := store.ParseKey(e.Key)
+	if err != nil {
+		return err
+	}
+	db, err := store.Open(e.Data, store.Options{Key: key, GCInterval: -1})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	p, err := db.BytesByPart(context.Background())
+	if err != nil {
+		return err
+	}
+	var files int64
+	_ = filepath.WalkDir(e.Data, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if info, err := d.Info(); err == nil {
+				if st, ok := info.Sys().(*syscall.Stat_t); ok {
+					files += st.Blocks * 512 // blocks in use: badger's files are sparse
+				} else {
+					files += info.Size()
+				}
+			}
+		}
+		return nil
+	})
+	per := func(b int64) string { return fmt.Sprintf("%.0f B", float64(b)/float64(n)) }
+	fmt.Fprintf(w, "| store per user (connect, callback, one notification end to end), live keys and values: message log / queues / data stores | %s / %s / %s |\n", per(p.Log), per(p.Queues), per(p.DataStores))
+	fmt.Fprintf(w, "| data directory per user, blocks in use, before compaction | %s |\n\n", per(files))
 	return nil
 }
 
