@@ -120,47 +120,47 @@ func (s *kvStore) encode(store, id string, value []byte, created time.Time, sens
 	if !sens.IsZero() {
 		se := encoder{}
 		sens.encode(&se)
-		sensRaw = se.b
+		sensRaw = se.B
 	}
 	blob, sealed := s.db.sealBlob(value, kvAAD(store, id, sensRaw))
-	e := encoder{b: make([]byte, 0, 16+len(sensRaw)+len(blob))}
+	e := encoder{B: make([]byte, 0, 16+len(sensRaw)+len(blob))}
 	if sensRaw != nil {
-		e.byte(kvRecordSensitive)
+		e.Byte(kvRecordSensitive)
 	} else {
-		e.byte(recordVersion)
+		e.Byte(recordVersion)
 	}
 	var flags byte
 	if sealed {
 		flags |= flagSealed
 	}
-	e.byte(flags)
-	e.time(created)
+	e.Byte(flags)
+	e.Time(created)
 	if sensRaw != nil {
-		e.bytes(sensRaw)
+		e.Bytes(sensRaw)
 	}
-	e.b = append(e.b, blob...)
-	return e.b
+	e.B = append(e.B, blob...)
+	return e.B
 }
 
 func (s *kvStore) decode(store, id string, rec []byte, exp uint64) (Entry, error) {
-	d := decoder{b: rec}
-	ver := d.byte()
-	flags := d.byte()
-	created := d.time()
+	d := decoder{B: rec}
+	ver := d.Byte()
+	flags := d.Byte()
+	created := d.Time()
 	var sensRaw []byte
 	var sens Sensitivity
 	if ver == kvRecordSensitive {
-		sensRaw = d.bytes()
-		sd := decoder{b: sensRaw}
+		sensRaw = d.Bytes()
+		sd := decoder{B: sensRaw}
 		sens = decodeSensitivity(&sd)
-		if sd.err != nil || len(sd.b) != 0 {
-			d.fail()
+		if sd.Err != nil || len(sd.B) != 0 {
+			d.Fail()
 		}
 	}
-	if d.err != nil || ver != recordVersion && ver != kvRecordSensitive {
+	if d.Err != nil || ver != recordVersion && ver != kvRecordSensitive {
 		return Entry{}, fmt.Errorf("store %q id %q: %w", store, id, ErrCorrupt)
 	}
-	v, err := s.db.openBlob(d.b, flags&flagSealed != 0, kvAAD(store, id, sensRaw))
+	v, err := s.db.openBlob(d.B, flags&flagSealed != 0, kvAAD(store, id, sensRaw))
 	if err != nil {
 		return Entry{}, fmt.Errorf("store %q id %q: %w", store, id, err)
 	}

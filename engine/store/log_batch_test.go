@@ -297,9 +297,9 @@ func TestLogTraceCompact(t *testing.T) {
 	}
 	var compact encoder
 	encodeTrace(&compact, trace)
-	d := decoder{b: compact.b}
-	if got := decodeTrace(&d, logRecordCompact); d.err != nil || len(d.b) != 0 || fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", trace) {
-		t.Fatalf("round trip: %+v, %v\nwant %+v", got, d.err, trace)
+	d := decoder{B: compact.B}
+	if got := decodeTrace(&d, logRecordCompact); d.Err != nil || len(d.B) != 0 || fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", trace) {
+		t.Fatalf("round trip: %+v, %v\nwant %+v", got, d.Err, trace)
 	}
 	// A typical http flow's trace: unnamed steps of one file, all ok.
 	var typical []TraceEntry
@@ -309,12 +309,12 @@ func TestLogTraceCompact(t *testing.T) {
 	var small, plain encoder
 	encodeTrace(&small, typical)
 	plainTrace(&plain, typical)
-	if len(small.b)*2 > len(plain.b) {
-		t.Errorf("typical trace: %d bytes compact, %d plain; want half at most", len(small.b), len(plain.b))
+	if len(small.B)*2 > len(plain.B) {
+		t.Errorf("typical trace: %d bytes compact, %d plain; want half at most", len(small.B), len(plain.B))
 	}
-	t.Logf("typical trace of %d steps: %d bytes compact, %d plain", len(typical), len(small.b), len(plain.b))
-	d = decoder{b: compact.b[:len(compact.b)-3]}
-	if decodeTrace(&d, logRecordCompact); d.err == nil {
+	t.Logf("typical trace of %d steps: %d bytes compact, %d plain", len(typical), len(small.B), len(plain.B))
+	d = decoder{B: compact.B[:len(compact.B)-3]}
+	if decodeTrace(&d, logRecordCompact); d.Err == nil {
 		t.Error("a cut trace decodes")
 	}
 
@@ -346,38 +346,38 @@ func TestLogTraceCompact(t *testing.T) {
 
 // plainTrace is the trace encoding of record version 1.
 func plainTrace(b *encoder, trace []TraceEntry) {
-	b.uvarint(uint64(len(trace)))
+	b.Uvarint(uint64(len(trace)))
 	for _, t := range trace {
-		b.string(t.Step)
-		b.string(t.Kind)
-		b.string(t.At)
-		b.varint(t.DurationNS)
-		b.string(t.Outcome)
-		b.string(t.Error)
+		b.String(t.Step)
+		b.String(t.Kind)
+		b.String(t.At)
+		b.Varint(t.DurationNS)
+		b.String(t.Outcome)
+		b.String(t.Error)
 	}
 }
 
 // encodeV1 is logStore.encode as it was for record version 1.
 func encodeV1(s *logStore, e *LogEntry) []byte {
 	var b encoder
-	b.string(e.FlowVersion)
-	b.string(e.Trigger)
-	b.string(e.Queue)
-	b.time(e.End)
-	b.string(e.Error)
-	b.uvarint(uint64(e.TraceDropped))
+	b.String(e.FlowVersion)
+	b.String(e.Trigger)
+	b.String(e.Queue)
+	b.Time(e.End)
+	b.String(e.Error)
+	b.Uvarint(uint64(e.TraceDropped))
 	plainTrace(&b, e.Trace)
-	blob, sealed := s.db.sealBlob(b.b, logAAD(e.ID, e.Attempt, "entry"))
+	blob, sealed := s.db.sealBlob(b.B, logAAD(e.ID, e.Attempt, "entry"))
 	var r encoder
-	r.byte(recordVersion)
+	r.Byte(recordVersion)
 	var flags byte
 	if sealed {
 		flags |= flagSealed
 	}
-	r.byte(flags)
-	r.string(e.Flow)
-	r.string(e.Status)
-	r.time(e.Start)
-	r.b = append(r.b, blob...)
-	return r.b
+	r.Byte(flags)
+	r.String(e.Flow)
+	r.String(e.Status)
+	r.Time(e.Start)
+	r.B = append(r.B, blob...)
+	return r.B
 }

@@ -12,27 +12,27 @@ import (
 // flagSealed). Flow and status stay readable so List filters without
 // decrypting; everything that may echo message content is in the blob.
 func (s *logStore) encode(e *LogEntry) []byte {
-	b := encoder{b: make([]byte, 0, 64+24*len(e.Trace))}
-	b.string(e.FlowVersion)
-	b.string(e.Trigger)
-	b.string(e.Queue)
-	b.time(e.End)
-	b.string(e.Error)
-	b.uvarint(uint64(e.TraceDropped))
+	b := encoder{B: make([]byte, 0, 64+24*len(e.Trace))}
+	b.String(e.FlowVersion)
+	b.String(e.Trigger)
+	b.String(e.Queue)
+	b.Time(e.End)
+	b.String(e.Error)
+	b.Uvarint(uint64(e.TraceDropped))
 	encodeTrace(&b, e.Trace)
-	blob, sealed := s.db.sealBlob(b.b, logAAD(e.ID, e.Attempt, "entry"))
-	r := encoder{b: make([]byte, 0, 24+len(e.Flow)+len(e.Status)+len(blob))}
-	r.byte(logRecordCompact)
+	blob, sealed := s.db.sealBlob(b.B, logAAD(e.ID, e.Attempt, "entry"))
+	r := encoder{B: make([]byte, 0, 24+len(e.Flow)+len(e.Status)+len(blob))}
+	r.Byte(logRecordCompact)
 	var flags byte
 	if sealed {
 		flags |= flagSealed
 	}
-	r.byte(flags)
-	r.string(e.Flow)
-	r.string(e.Status)
-	r.time(e.Start)
-	r.b = append(r.b, blob...)
-	return r.b
+	r.Byte(flags)
+	r.String(e.Flow)
+	r.String(e.Status)
+	r.Time(e.Start)
+	r.B = append(r.B, blob...)
+	return r.B
 }
 
 // Trace step flags of the compact encoding.
@@ -49,7 +49,7 @@ const (
 // outcome only when it is not "ok", the error only when there is one.
 // A typical http flow's trace takes 40% of the plain encoding.
 func encodeTrace(b *encoder, trace []TraceEntry) {
-	b.uvarint(uint64(len(trace)))
+	b.Uvarint(uint64(len(trace)))
 	prev := ""
 	for _, t := range trace {
 		var f uint64
@@ -62,34 +62,34 @@ func encodeTrace(b *encoder, trace []TraceEntry) {
 		if t.Error != "" {
 			f |= traceError
 		}
-		b.uvarint(f)
-		b.string(t.Kind)
+		b.Uvarint(f)
+		b.String(t.Kind)
 		if f&traceStepIsKind == 0 {
-			b.string(t.Step)
+			b.String(t.Step)
 		}
 		n := 0
 		for n < len(prev) && n < len(t.At) && prev[n] == t.At[n] {
 			n++
 		}
-		b.uvarint(uint64(n))
-		b.string(t.At[n:])
+		b.Uvarint(uint64(n))
+		b.String(t.At[n:])
 		prev = t.At
-		b.varint(t.DurationNS)
+		b.Varint(t.DurationNS)
 		if f&traceOK == 0 {
-			b.string(t.Outcome)
+			b.String(t.Outcome)
 		}
 		if f&traceError != 0 {
-			b.string(t.Error)
+			b.String(t.Error)
 		}
 	}
 }
 
 func decodeTrace(d *decoder, version byte) []TraceEntry {
-	n := d.uvarint()
-	if d.err == nil && n > uint64(len(d.b)) {
-		d.fail()
+	n := d.Uvarint()
+	if d.Err == nil && n > uint64(len(d.B)) {
+		d.Fail()
 	}
-	if d.err != nil || n == 0 {
+	if d.Err != nil || n == 0 {
 		return nil
 	}
 	trace := make([]TraceEntry, n)
@@ -97,34 +97,34 @@ func decodeTrace(d *decoder, version byte) []TraceEntry {
 	for i := range trace {
 		t := &trace[i]
 		if version == recordVersion {
-			t.Step = d.string()
-			t.Kind = d.string()
-			t.At = d.string()
-			t.DurationNS = d.varint()
-			t.Outcome = d.string()
-			t.Error = d.string()
+			t.Step = d.String()
+			t.Kind = d.String()
+			t.At = d.String()
+			t.DurationNS = d.Varint()
+			t.Outcome = d.String()
+			t.Error = d.String()
 			continue
 		}
-		f := d.uvarint()
-		t.Kind = d.string()
+		f := d.Uvarint()
+		t.Kind = d.String()
 		t.Step = t.Kind
 		if f&traceStepIsKind == 0 {
-			t.Step = d.string()
+			t.Step = d.String()
 		}
-		shared := d.uvarint()
+		shared := d.Uvarint()
 		if shared > uint64(len(prev)) {
-			d.fail()
+			d.Fail()
 			return nil
 		}
-		t.At = prev[:shared] + d.string()
+		t.At = prev[:shared] + d.String()
 		prev = t.At
-		t.DurationNS = d.varint()
+		t.DurationNS = d.Varint()
 		t.Outcome = "ok"
 		if f&traceOK == 0 {
-			t.Outcome = d.string()
+			t.Outcome = d.String()
 		}
 		if f&traceError != 0 {
-			t.Error = d.string()
+			t.Error = d.String()
 		}
 	}
 	return trace
@@ -141,17 +141,17 @@ type logHead struct {
 }
 
 func decodeLogHead(v []byte) (logHead, error) {
-	d := decoder{b: v}
+	d := decoder{B: v}
 	var h logHead
-	if h.version = d.byte(); h.version != recordVersion && h.version != logRecordCompact {
+	if h.version = d.Byte(); h.version != recordVersion && h.version != logRecordCompact {
 		return h, ErrCorrupt
 	}
-	h.flags = d.byte()
-	h.flow = d.string()
-	h.status = d.string()
-	h.start = d.time()
-	h.blob = d.b
-	return h, d.err
+	h.flags = d.Byte()
+	h.flow = d.String()
+	h.status = d.String()
+	h.start = d.Time()
+	h.blob = d.B
+	return h, d.Err
 }
 
 func (s *logStore) decode(id string, attempt int, h *logHead) (LogEntry, error) {
@@ -160,16 +160,16 @@ func (s *logStore) decode(id string, attempt int, h *logHead) (LogEntry, error) 
 	if err != nil {
 		return e, err
 	}
-	d := decoder{b: p}
-	e.FlowVersion = d.string()
-	e.Trigger = d.string()
-	e.Queue = d.string()
-	e.End = d.time()
-	e.Error = d.string()
-	e.TraceDropped = d.int()
+	d := decoder{B: p}
+	e.FlowVersion = d.String()
+	e.Trigger = d.String()
+	e.Queue = d.String()
+	e.End = d.Time()
+	e.Error = d.String()
+	e.TraceDropped = d.Int()
 	e.Trace = decodeTrace(&d, h.version)
-	if d.err != nil {
-		return e, d.err
+	if d.Err != nil {
+		return e, d.Err
 	}
 	return e, nil
 }

@@ -43,58 +43,58 @@ type qrec struct {
 }
 
 func (r *qrec) encode() []byte {
-	e := encoder{b: make([]byte, 0, 48+len(r.key)+len(r.content)+len(r.errBlob))}
-	e.byte(recordVersion)
-	e.byte(r.flags)
-	e.string(r.key)
-	e.uvarint(uint64(r.attempts))
-	e.uvarint(uint64(r.deliveries))
-	e.time(r.enqueued)
-	e.time(r.notBefore)
-	e.time(r.leaseUntil)
-	e.bytes(r.content)
-	e.bytes(r.errBlob)
-	return e.b
+	e := encoder{B: make([]byte, 0, 48+len(r.key)+len(r.content)+len(r.errBlob))}
+	e.Byte(recordVersion)
+	e.Byte(r.flags)
+	e.String(r.key)
+	e.Uvarint(uint64(r.attempts))
+	e.Uvarint(uint64(r.deliveries))
+	e.Time(r.enqueued)
+	e.Time(r.notBefore)
+	e.Time(r.leaseUntil)
+	e.Bytes(r.content)
+	e.Bytes(r.errBlob)
+	return e.B
 }
 
 // decodeQrec decodes rec; the blobs alias rec.
 func decodeQrec(rec []byte) (qrec, error) {
-	d := decoder{b: rec}
+	d := decoder{B: rec}
 	var r qrec
-	if d.byte() != recordVersion {
+	if d.Byte() != recordVersion {
 		return r, ErrCorrupt
 	}
-	r.flags = d.byte()
-	r.key = d.string()
-	r.attempts = d.int()
-	r.deliveries = d.int()
-	r.enqueued = d.time()
-	r.notBefore = d.time()
-	r.leaseUntil = d.time()
-	r.content = d.bytes()
-	r.errBlob = d.bytes()
-	if d.err != nil {
-		return qrec{}, d.err
+	r.flags = d.Byte()
+	r.key = d.String()
+	r.attempts = d.Int()
+	r.deliveries = d.Int()
+	r.enqueued = d.Time()
+	r.notBefore = d.Time()
+	r.leaseUntil = d.Time()
+	r.content = d.Bytes()
+	r.errBlob = d.Bytes()
+	if d.Err != nil {
+		return qrec{}, d.Err
 	}
 	return r, nil
 }
 
 func encodeContent(m *Message) []byte {
-	e := encoder{b: make([]byte, 0, 16+len(m.ContentType)+len(m.Body))}
-	e.string(m.ContentType)
-	e.strMap(m.Headers)
-	e.strMap(m.Meta)
-	e.bytes(m.Body)
-	return e.b
+	e := encoder{B: make([]byte, 0, 16+len(m.ContentType)+len(m.Body))}
+	e.String(m.ContentType)
+	e.StrMap(m.Headers)
+	e.StrMap(m.Meta)
+	e.Bytes(m.Body)
+	return e.B
 }
 
 func decodeContent(b []byte, m *Message) error {
-	d := decoder{b: b}
-	m.ContentType = d.string()
-	m.Headers = d.strMap()
-	m.Meta = d.strMap()
-	m.Body = bytes.Clone(d.bytes())
-	return d.err
+	d := decoder{B: b}
+	m.ContentType = d.String()
+	m.Headers = d.StrMap()
+	m.Meta = d.StrMap()
+	m.Body = bytes.Clone(d.Bytes())
+	return d.Err
 }
 
 // message decodes r into a Message, opening its blobs.

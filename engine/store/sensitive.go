@@ -109,26 +109,26 @@ func (s Sensitivity) normalized() (Sensitivity, error) {
 // number of paths, the paths.
 func (s Sensitivity) encode(e *encoder) {
 	if s.All {
-		e.byte(1)
+		e.Byte(1)
 	} else {
-		e.byte(0)
+		e.Byte(0)
 	}
-	e.uvarint(uint64(len(s.Paths)))
+	e.Uvarint(uint64(len(s.Paths)))
 	for _, p := range s.Paths {
-		e.string(p)
+		e.String(p)
 	}
 }
 
 func decodeSensitivity(d *decoder) Sensitivity {
 	var s Sensitivity
-	s.All = d.byte() == 1
-	n := d.uvarint()
-	if d.err != nil || n > maxSensitivePaths {
-		d.fail()
+	s.All = d.Byte() == 1
+	n := d.Uvarint()
+	if d.Err != nil || n > maxSensitivePaths {
+		d.Fail()
 		return Sensitivity{}
 	}
-	for i := uint64(0); i < n && d.err == nil; i++ {
-		s.Paths = append(s.Paths, d.string())
+	for i := uint64(0); i < n && d.Err == nil; i++ {
+		s.Paths = append(s.Paths, d.String())
 	}
 	return s
 }

@@ -114,17 +114,17 @@ func TestSensitivityRecordFormat(t *testing.T) {
 		t.Fatalf("an entry with a declaration is written as version %d, want %d", rec[0], kvRecordSensitive)
 	}
 	// Strip the declaration: version 1, same flags, time and sealed value.
-	d := decoder{b: rec}
-	d.byte()
-	flags := d.byte()
-	created := d.time()
-	d.bytes()
+	d := decoder{B: rec}
+	d.Byte()
+	flags := d.Byte()
+	created := d.Time()
+	d.Bytes()
 	e := encoder{}
-	e.byte(recordVersion)
-	e.byte(flags)
-	e.time(created)
-	e.b = append(e.b, d.b...)
-	if err := db.bdb.Update(func(txn *badger.Txn) error { return txn.Set(kvKey("s", "secret"), e.b) }); err != nil {
+	e.Byte(recordVersion)
+	e.Byte(flags)
+	e.Time(created)
+	e.B = append(e.B, d.B...)
+	if err := db.bdb.Update(func(txn *badger.Txn) error { return txn.Set(kvKey("s", "secret"), e.B) }); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := kv.Get(bg, "s", "secret"); !errors.Is(err, ErrDecrypt) {

@@ -77,6 +77,7 @@ import (
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
+	"github.com/stride-engine/stride/engine/store/record"
 )
 
 // Errors callers test with errors.Is. Returned errors wrap them with the
@@ -94,7 +95,7 @@ var (
 	// ErrInvalid: a bad store name, queue name, id or argument.
 	ErrInvalid = errors.New("invalid argument")
 	// ErrCorrupt: a stored record could not be decoded.
-	ErrCorrupt = errors.New("corrupt record")
+	ErrCorrupt = record.ErrCorrupt
 	// ErrClosed: the database was closed.
 	ErrClosed = errors.New("store closed")
 	// ErrLocked: another process has the data directory open.

@@ -79,8 +79,8 @@ func (k *kvStore) encode(storeName, id string, value []byte, created, expires ti
 		sensRaw = encodeSensitivity(sens)
 	}
 	blob, sealed := k.s.sealBlob(value, kvAAD(storeName, id, sensRaw))
-	e := encoder{b: make([]byte, 0, 32+len(id)+len(sensRaw)+len(blob))}
-	e.byte(recordVersion)
+	e := encoder{B: make([]byte, 0, 32+len(id)+len(sensRaw)+len(blob))}
+	e.Byte(recordVersion)
 	var flags byte
 	if sealed {
 		flags |= flagSealed
@@ -88,32 +88,32 @@ func (k *kvStore) encode(storeName, id string, value []byte, created, expires ti
 	if sensRaw != nil {
 		flags |= flagSens
 	}
-	e.byte(flags)
-	e.string(id)
-	e.time(created)
-	e.time(expires)
+	e.Byte(flags)
+	e.String(id)
+	e.Time(created)
+	e.Time(expires)
 	if sensRaw != nil {
-		e.bytes(sensRaw)
+		e.Bytes(sensRaw)
 	}
-	e.b = append(e.b, blob...)
-	return e.b
+	e.B = append(e.B, blob...)
+	return e.B
 }
 
 func decodeKVHead(rec []byte) (kvHead, error) {
-	d := decoder{b: rec}
+	d := decoder{B: rec}
 	var h kvHead
-	if d.byte() != recordVersion {
+	if d.Byte() != recordVersion {
 		return h, store.ErrCorrupt
 	}
-	h.flags = d.byte()
-	h.id = d.string()
-	h.created = d.time()
-	h.expires = d.time()
+	h.flags = d.Byte()
+	h.id = d.String()
+	h.created = d.Time()
+	h.expires = d.Time()
 	if h.flags&flagSens != 0 {
-		h.sensRaw = d.bytes()
+		h.sensRaw = d.Bytes()
 	}
-	h.blob = d.b
-	return h, d.err
+	h.blob = d.B
+	return h, d.Err
 }
 
 func (h *kvHead) live(now time.Time) bool { return h.expires.IsZero() || now.Before(h.expires) }
@@ -159,29 +159,29 @@ func kvAAD(storeName, id string, sens []byte) []byte {
 func encodeSensitivity(s store.Sensitivity) []byte {
 	var e encoder
 	if s.All {
-		e.byte(1)
+		e.Byte(1)
 	} else {
-		e.byte(0)
+		e.Byte(0)
 	}
-	e.uvarint(uint64(len(s.Paths)))
+	e.Uvarint(uint64(len(s.Paths)))
 	for _, p := range s.Paths {
-		e.string(p)
+		e.String(p)
 	}
-	return e.b
+	return e.B
 }
 
 func decodeSensitivity(b []byte) (store.Sensitivity, error) {
-	d := decoder{b: b}
+	d := decoder{B: b}
 	var s store.Sensitivity
-	s.All = d.byte() == 1
-	n := d.uvarint()
+	s.All = d.Byte() == 1
+	n := d.Uvarint()
 	if n > 64 {
-		d.fail()
+		d.Fail()
 	}
-	for i := uint64(0); i < n && d.err == nil; i++ {
-		s.Paths = append(s.Paths, d.string())
+	for i := uint64(0); i < n && d.Err == nil; i++ {
+		s.Paths = append(s.Paths, d.String())
 	}
-	if d.err != nil || len(d.b) != 0 {
+	if d.Err != nil || len(d.B) != 0 {
 		return store.Sensitivity{}, store.ErrCorrupt
 	}
 	return s, nil

@@ -88,36 +88,36 @@ func logAAD(id string, attempt int, role string) []byte {
 // flow version, trigger, queue, end, error, trace.
 func (l *logStore) encode(e *store.LogEntry) []byte {
 	var b encoder
-	b.string(e.FlowVersion)
-	b.string(e.Trigger)
-	b.string(e.Queue)
-	b.time(e.End)
-	b.string(e.Error)
-	b.uvarint(uint64(e.TraceDropped))
-	b.uvarint(uint64(len(e.Trace)))
+	b.String(e.FlowVersion)
+	b.String(e.Trigger)
+	b.String(e.Queue)
+	b.Time(e.End)
+	b.String(e.Error)
+	b.Uvarint(uint64(e.TraceDropped))
+	b.Uvarint(uint64(len(e.Trace)))
 	for _, t := range e.Trace {
-		b.string(t.Step)
-		b.string(t.Kind)
-		b.string(t.At)
-		b.varint(t.DurationNS)
-		b.string(t.Outcome)
-		b.string(t.Error)
+		b.String(t.Step)
+		b.String(t.Kind)
+		b.String(t.At)
+		b.Varint(t.DurationNS)
+		b.String(t.Outcome)
+		b.String(t.Error)
 	}
-	blob, sealed := l.s.sealBlob(b.b, logAAD(e.ID, e.Attempt, "entry"))
-	r := encoder{b: make([]byte, 0, 40+len(e.ID)+len(e.Flow)+len(e.Status)+len(blob))}
-	r.byte(recordVersion)
+	blob, sealed := l.s.sealBlob(b.B, logAAD(e.ID, e.Attempt, "entry"))
+	r := encoder{B: make([]byte, 0, 40+len(e.ID)+len(e.Flow)+len(e.Status)+len(blob))}
+	r.Byte(recordVersion)
 	var flags byte
 	if sealed {
 		flags |= flagSealed
 	}
-	r.byte(flags)
-	r.string(e.ID)
-	r.uvarint(uint64(e.Attempt))
-	r.string(e.Flow)
-	r.string(e.Status)
-	r.time(e.Start)
-	r.b = append(r.b, blob...)
-	return r.b
+	r.Byte(flags)
+	r.String(e.ID)
+	r.Uvarint(uint64(e.Attempt))
+	r.String(e.Flow)
+	r.String(e.Status)
+	r.Time(e.Start)
+	r.B = append(r.B, blob...)
+	return r.B
 }
 
 // logHead is the readable part of a log record.
@@ -133,19 +133,19 @@ type logHead struct {
 }
 
 func decodeLogHead(v []byte) (logHead, error) {
-	d := decoder{b: v}
+	d := decoder{B: v}
 	var h logHead
-	if d.byte() != recordVersion {
+	if d.Byte() != recordVersion {
 		return h, store.ErrCorrupt
 	}
-	h.flags = d.byte()
-	h.id = d.string()
-	h.attempt = d.int()
-	h.flow = d.string()
-	h.status = d.string()
-	h.start = d.time()
-	h.blob = d.b
-	return h, d.err
+	h.flags = d.Byte()
+	h.id = d.String()
+	h.attempt = d.Int()
+	h.flow = d.String()
+	h.status = d.String()
+	h.start = d.Time()
+	h.blob = d.B
+	return h, d.Err
 }
 
 func (l *logStore) decode(h *logHead) (store.LogEntry, error) {
@@ -154,61 +154,61 @@ func (l *logStore) decode(h *logHead) (store.LogEntry, error) {
 	if err != nil {
 		return e, err
 	}
-	d := decoder{b: p}
-	e.FlowVersion = d.string()
-	e.Trigger = d.string()
-	e.Queue = d.string()
-	e.End = d.time()
-	e.Error = d.string()
-	e.TraceDropped = d.int()
-	n := d.uvarint()
-	if d.err == nil && n > uint64(len(d.b)) {
-		d.fail()
+	d := decoder{B: p}
+	e.FlowVersion = d.String()
+	e.Trigger = d.String()
+	e.Queue = d.String()
+	e.End = d.Time()
+	e.Error = d.String()
+	e.TraceDropped = d.Int()
+	n := d.Uvarint()
+	if d.Err == nil && n > uint64(len(d.B)) {
+		d.Fail()
 	}
-	if d.err == nil && n > 0 {
+	if d.Err == nil && n > 0 {
 		e.Trace = make([]store.TraceEntry, n)
 		for i := range e.Trace {
 			t := &e.Trace[i]
-			t.Step = d.string()
-			t.Kind = d.string()
-			t.At = d.string()
-			t.DurationNS = d.varint()
-			t.Outcome = d.string()
-			t.Error = d.string()
+			t.Step = d.String()
+			t.Kind = d.String()
+			t.At = d.String()
+			t.DurationNS = d.Varint()
+			t.Outcome = d.String()
+			t.Error = d.String()
 		}
 	}
-	return e, d.err
+	return e, d.Err
 }
 
 // payload record: version, flags, id, attempt, then the payload (sealed
 // when flagSealed).
 func (l *logStore) encodePayload(e *store.LogEntry) []byte {
 	blob, sealed := l.s.sealBlob(e.Payload, logAAD(e.ID, e.Attempt, "payload"))
-	r := encoder{b: make([]byte, 0, 16+len(e.ID)+len(blob))}
-	r.byte(recordVersion)
+	r := encoder{B: make([]byte, 0, 16+len(e.ID)+len(blob))}
+	r.Byte(recordVersion)
 	var flags byte
 	if sealed {
 		flags |= flagSealed
 	}
-	r.byte(flags)
-	r.string(e.ID)
-	r.uvarint(uint64(e.Attempt))
-	r.b = append(r.b, blob...)
-	return r.b
+	r.Byte(flags)
+	r.String(e.ID)
+	r.Uvarint(uint64(e.Attempt))
+	r.B = append(r.B, blob...)
+	return r.B
 }
 
 func (l *logStore) decodePayload(v []byte) (id string, attempt int, payload []byte, err error) {
-	d := decoder{b: v}
-	if d.byte() != recordVersion {
+	d := decoder{B: v}
+	if d.Byte() != recordVersion {
 		return "", 0, nil, store.ErrCorrupt
 	}
-	flags := d.byte()
-	id = d.string()
-	attempt = d.int()
-	if d.err != nil {
-		return "", 0, nil, d.err
+	flags := d.Byte()
+	id = d.String()
+	attempt = d.Int()
+	if d.Err != nil {
+		return "", 0, nil, d.Err
 	}
-	p, err := l.s.openBlob(d.b, flags&flagSealed != 0, logAAD(id, attempt, "payload"))
+	p, err := l.s.openBlob(d.B, flags&flagSealed != 0, logAAD(id, attempt, "payload"))
 	if err != nil {
 		return id, attempt, nil, err
 	}

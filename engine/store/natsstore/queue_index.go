@@ -83,36 +83,36 @@ type qstate struct {
 func (st *qstate) dead() bool { return st.flags&flagDead != 0 }
 
 func (st *qstate) encode() []byte {
-	e := encoder{b: make([]byte, 0, 48+len(st.key)+len(st.holder)+len(st.errBlob))}
-	e.byte(recordVersion)
-	e.byte(st.flags)
-	e.string(st.key)
-	e.uvarint(uint64(st.attempts))
-	e.uvarint(uint64(st.deliveries))
-	e.time(st.enqueued)
-	e.time(st.notBefore)
-	e.time(st.leaseUntil)
-	e.string(st.holder)
-	e.bytes(st.errBlob)
-	return e.b
+	e := encoder{B: make([]byte, 0, 48+len(st.key)+len(st.holder)+len(st.errBlob))}
+	e.Byte(recordVersion)
+	e.Byte(st.flags)
+	e.String(st.key)
+	e.Uvarint(uint64(st.attempts))
+	e.Uvarint(uint64(st.deliveries))
+	e.Time(st.enqueued)
+	e.Time(st.notBefore)
+	e.Time(st.leaseUntil)
+	e.String(st.holder)
+	e.Bytes(st.errBlob)
+	return e.B
 }
 
 func decodeState(b []byte) (qstate, error) {
-	d := decoder{b: b}
+	d := decoder{B: b}
 	var st qstate
-	if d.byte() != recordVersion {
+	if d.Byte() != recordVersion {
 		return st, store.ErrCorrupt
 	}
-	st.flags = d.byte()
-	st.key = d.string()
-	st.attempts = d.int()
-	st.deliveries = d.int()
-	st.enqueued = d.time()
-	st.notBefore = d.time()
-	st.leaseUntil = d.time()
-	st.holder = d.string()
-	st.errBlob = d.bytes()
-	if d.err != nil || len(d.b) != 0 {
+	st.flags = d.Byte()
+	st.key = d.String()
+	st.attempts = d.Int()
+	st.deliveries = d.Int()
+	st.enqueued = d.Time()
+	st.notBefore = d.Time()
+	st.leaseUntil = d.Time()
+	st.holder = d.String()
+	st.errBlob = d.Bytes()
+	if d.Err != nil || len(d.B) != 0 {
 		return qstate{}, store.ErrCorrupt
 	}
 	st.errBlob = append([]byte(nil), st.errBlob...)
@@ -127,12 +127,12 @@ func errorAAD(id string) []byte { return []byte(id + "\x00error") }
 // content record: version, flags, then the content (sealed when
 // flagSealed): content type, headers, meta, body.
 func (qs *queueStore) encodeContent(id string, m *store.Message) []byte {
-	e := encoder{b: make([]byte, 0, 16+len(m.ContentType)+len(m.Body))}
-	e.string(m.ContentType)
-	e.strMap(m.Headers)
-	e.strMap(m.Meta)
-	e.bytes(m.Body)
-	blob, sealed := qs.s.sealBlob(e.b, bodyAAD(id))
+	e := encoder{B: make([]byte, 0, 16+len(m.ContentType)+len(m.Body))}
+	e.String(m.ContentType)
+	e.StrMap(m.Headers)
+	e.StrMap(m.Meta)
+	e.Bytes(m.Body)
+	blob, sealed := qs.s.sealBlob(e.B, bodyAAD(id))
 	var flags byte
 	if sealed {
 		flags = flagSealed
@@ -148,12 +148,12 @@ func (qs *queueStore) decodeContent(id string, rec []byte, m *store.Message) err
 	if err != nil {
 		return err
 	}
-	d := decoder{b: c}
-	m.ContentType = d.string()
-	m.Headers = d.strMap()
-	m.Meta = d.strMap()
-	m.Body = append([]byte(nil), d.bytes()...)
-	return d.err
+	d := decoder{B: c}
+	m.ContentType = d.String()
+	m.Headers = d.StrMap()
+	m.Meta = d.StrMap()
+	m.Body = append([]byte(nil), d.Bytes()...)
+	return d.Err
 }
 
 // setError stores text as st's error blob, sealed when the store has a key.
