@@ -48,9 +48,9 @@ func cmdMessages(args []string, stdout, stderr io.Writer) int {
 			return printJSON(stdout, msgs)
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "START\tID\tFLOW\tATTEMPT\tSTATUS\tMS\tERROR")
+		fmt.Fprintln(tw, "START\tID\tFLOW\tATTEMPT\tSTATUS\tDURATION\tERROR")
 		for _, m := range msgs {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%.1f\t%s\n", m.Start.Format("2006-01-02 15:04:05"), m.ID, m.Flow, m.Attempt, m.Status,
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%.1f ms\t%s\n", m.Start.Format("2006-01-02 15:04:05"), m.ID, m.Flow, m.Attempt, m.Status,
 				float64(m.End.Sub(m.Start).Microseconds())/1000, firstLine(m.Error, 100))
 		}
 		tw.Flush()

@@ -107,8 +107,8 @@ func TestMessagesThroughTheAdminAPIWhileRunning(t *testing.T) {
 			t.Fatalf("expected the admin API fallback, stderr %q", errOut)
 		}
 		if strings.Contains(out, id) {
-			if !strings.Contains(out, "FAILED") || !strings.Contains(out, "broken on pur") {
-				t.Fatalf("listing: %s", out)
+			if !strings.Contains(out, "FAILED") || !strings.Contains(out, "broken on pur") || !strings.Contains(out, "DURATION") || !strings.Contains(out, " ms ") {
+				t.Fatalf("listing (durations with their unit): %s", out)
 			}
 			break
 		}
