@@ -62,3 +62,30 @@ on_error:
 		t.Errorf("status 404: %v", x.Msg.Property)
 	}
 }
+
+// complete inside a called flow ends the whole message: neither the
+// callee's nor the caller's remaining steps run.
+func TestCompleteInACalledFlowEndsTheMessage(t *testing.T) {
+	set := load(t, "outer.yaml", `
+flow: outer
+trigger: {call: {}}
+steps:
+  - set: {properties: {before: true}}
+  - call: inner
+  - set: {properties: {caller_after: true}}
+`, "inner.yaml", `
+flow: inner
+trigger: {call: {}}
+steps:
+  - complete: NO_USER
+  - set: {properties: {callee_after: true}}
+`)
+	x, err := runFlow(t, set, "outer", "{}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := x.Msg.Property
+	if p["before"] != true || p["caller_after"] != nil || p["callee_after"] != nil || x.Status != "NO_USER" {
+		t.Errorf("properties %v, status %q: want only before, and NO_USER", p, x.Status)
+	}
+}
