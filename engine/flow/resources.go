@@ -25,24 +25,32 @@ func NewResourceKey[T any](name string, newT func() T) *ResourceKey[T] {
 
 // Get returns the resource of k in rs, making it on first use.
 func (k *ResourceKey[T]) Get(rs *Resources) T {
+	// Steps ask for their resources on every message: the common case
+	// (made already) takes the read lock only.
+	rs.mu.RLock()
+	v, ok := rs.byKey[k]
+	rs.mu.RUnlock()
+	if ok {
+		return v.(T)
+	}
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	if v, ok := rs.byKey[k]; ok {
 		return v.(T)
 	}
-	v := k.new()
+	made := k.new()
 	if rs.byKey == nil {
 		rs.byKey = map[any]any{}
 	}
-	rs.byKey[k] = v
-	rs.order = append(rs.order, v)
-	return v
+	rs.byKey[k] = made
+	rs.order = append(rs.order, made)
+	return made
 }
 
 // Resources holds the resources of one runtime. The zero value is ready
 // to use.
 type Resources struct {
-	mu    sync.Mutex
+	mu    sync.RWMutex
 	byKey map[any]any
 	order []any // in creation order, closed in reverse
 }

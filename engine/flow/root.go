@@ -41,9 +41,5 @@ func Within(file, path string) bool {
 		return false
 	}
 	rel, err := filepath.Rel(p, f)
-	return err == nil && rel != ".." && !filepath.IsAbs(rel) && (rel == "." || !startsWithDotDot(rel))
-}
-
-func startsWithDotDot(rel string) bool {
-	return len(rel) >= 3 && rel[:3] == ".."+string(filepath.Separator)
+	return err == nil && filepath.IsLocal(rel)
 }

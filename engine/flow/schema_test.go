@@ -2,52 +2,16 @@ package flow_test
 
 import (
 	"bytes"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
-	"gopkg.in/yaml.v3"
 
 	"github.com/stride-engine/stride/engine/flow"
+	"github.com/stride-engine/stride/internal/schematest"
 )
-
-func compileFlowSchema(t *testing.T) *jsonschema.Schema {
-	t.Helper()
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(flow.FlowSchema()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := jsonschema.NewCompiler()
-	if err := c.AddResource(flow.SchemaID, doc); err != nil {
-		t.Fatal(err)
-	}
-	s, err := c.Compile(flow.SchemaID)
-	if err != nil {
-		t.Fatalf("the generated schema does not compile: %v", err)
-	}
-	return s
-}
-
-// yamlToJSON converts a YAML flow to the JSON value an editor validates.
-func yamlToJSON(t *testing.T, data []byte) (any, bool) {
-	t.Helper()
-	var v any
-	if err := yaml.Unmarshal(data, &v); err != nil {
-		return nil, false // not YAML at all: neither side accepts it
-	}
-	js, err := json.Marshal(v)
-	if err != nil {
-		t.Fatalf("yaml→json: %v", err)
-	}
-	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(js))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return inst, true
-}
 
 func flowFiles(t *testing.T, dirs ...string) []string {
 	t.Helper()
@@ -125,3 +89,10 @@ func TestSchemaDescribesEveryKind(t *testing.T) {
 		}
 	}
 }
+
+func compileFlowSchema(t *testing.T) *jsonschema.Schema {
+	return schematest.Compile(t, flow.SchemaID, flow.FlowSchema())
+}
+
+// yamlToJSON converts a YAML flow to the JSON value an editor validates.
+func yamlToJSON(t *testing.T, data []byte) (any, bool) { return schematest.YAMLAsJSON(t, data) }

@@ -2,8 +2,6 @@ package mapping_test
 
 import (
 	"bytes"
-	"encoding/json"
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -11,66 +9,10 @@ import (
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
-	"gopkg.in/yaml.v3"
 
 	"github.com/stride-engine/stride/engine/mapping"
+	"github.com/stride-engine/stride/internal/schematest"
 )
-
-func compileFileSchema(t *testing.T) *jsonschema.Schema {
-	t.Helper()
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(mapping.FileSchema()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := jsonschema.NewCompiler()
-	if err := c.AddResource(mapping.FileSchemaID, doc); err != nil {
-		t.Fatal(err)
-	}
-	s, err := c.Compile(mapping.FileSchemaID)
-	if err != nil {
-		t.Fatalf("the generated schema does not compile: %v", err)
-	}
-	return s
-}
-
-// templateJSON is a template file as the JSON value an editor validates
-// (keys as text, as the YAML language server has them).
-func templateJSON(t *testing.T, data []byte) any {
-	t.Helper()
-	var v any
-	if err := yaml.Unmarshal(data, &v); err != nil {
-		t.Fatalf("not YAML: %v", err)
-	}
-	js, err := json.Marshal(stringKeys(v))
-	if err != nil {
-		t.Fatalf("yaml→json: %v", err)
-	}
-	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(js))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return inst
-}
-
-func stringKeys(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		for k, e := range x {
-			x[k] = stringKeys(e)
-		}
-	case map[any]any:
-		m := make(map[string]any, len(x))
-		for k, e := range x {
-			m[fmt.Sprint(k)] = stringKeys(e)
-		}
-		return m
-	case []any:
-		for i, e := range x {
-			x[i] = stringKeys(e)
-		}
-	}
-	return v
-}
 
 // TestShippedTemplatesMatchTheFileSchema: every *.map.yaml shipped with
 // the flows, and the valid examples, compile and pass the editor schema;
@@ -134,4 +76,18 @@ func TestShippedTemplatesMatchTheFileSchema(t *testing.T) {
 			}
 		})
 	}
+}
+
+func compileFileSchema(t *testing.T) *jsonschema.Schema {
+	return schematest.Compile(t, mapping.FileSchemaID, mapping.FileSchema())
+}
+
+// templateJSON is a template file as the JSON value an editor validates.
+func templateJSON(t *testing.T, data []byte) any {
+	t.Helper()
+	v, ok := schematest.YAMLAsJSON(t, data)
+	if !ok {
+		t.Fatal("not YAML")
+	}
+	return v
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -124,10 +123,6 @@ func logIDKey(prefix []byte, id string, attempt int) []byte {
 
 func logFlowPrefix(flow string) []byte {
 	return append(append(bytes.Clone(logByFlow), flow...), 0)
-}
-
-func logAAD(id string, attempt int, role string) []byte {
-	return []byte(id + "\x00" + strconv.Itoa(attempt) + "\x00" + role)
 }
 
 // logRecordCompact is the version of log records written since traces
@@ -283,7 +278,7 @@ func (s *logStore) write(es []LogEntry) error {
 			}
 		}
 		if e.Payload != nil {
-			blob, sealed := s.db.sealBlob(e.Payload, logAAD(e.ID, e.Attempt, "payload"))
+			blob, sealed := s.db.sealBlob(e.Payload, LogAAD(e.ID, e.Attempt, "payload"))
 			var flags byte
 			if sealed {
 				flags = flagSealed

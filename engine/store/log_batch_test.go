@@ -367,7 +367,7 @@ func encodeV1(s *logStore, e *LogEntry) []byte {
 	b.String(e.Error)
 	b.Uvarint(uint64(e.TraceDropped))
 	plainTrace(&b, e.Trace)
-	blob, sealed := s.db.sealBlob(b.B, logAAD(e.ID, e.Attempt, "entry"))
+	blob, sealed := s.db.sealBlob(b.B, LogAAD(e.ID, e.Attempt, "entry"))
 	var r encoder
 	r.Byte(recordVersion)
 	var flags byte

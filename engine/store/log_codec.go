@@ -5,6 +5,7 @@ package store
 
 import (
 	"encoding/binary"
+	"strconv"
 	"time"
 )
 
@@ -12,15 +13,7 @@ import (
 // flagSealed). Flow and status stay readable so List filters without
 // decrypting; everything that may echo message content is in the blob.
 func (s *logStore) encode(e *LogEntry) []byte {
-	b := encoder{B: make([]byte, 0, 64+24*len(e.Trace))}
-	b.String(e.FlowVersion)
-	b.String(e.Trigger)
-	b.String(e.Queue)
-	b.Time(e.End)
-	b.String(e.Error)
-	b.Uvarint(uint64(e.TraceDropped))
-	encodeTrace(&b, e.Trace)
-	blob, sealed := s.db.sealBlob(b.B, logAAD(e.ID, e.Attempt, "entry"))
+	blob, sealed := s.db.sealBlob(EncodeLogBody(e), LogAAD(e.ID, e.Attempt, "entry"))
 	r := encoder{B: make([]byte, 0, 24+len(e.Flow)+len(e.Status)+len(blob))}
 	r.Byte(logRecordCompact)
 	var flags byte
@@ -33,6 +26,48 @@ func (s *logStore) encode(e *LogEntry) []byte {
 	r.Time(e.Start)
 	r.B = append(r.B, blob...)
 	return r.B
+}
+
+// EncodeLogBody encodes what a log entry holds beside the fields a
+// backend keeps readable for its indexes (id, attempt, flow, status,
+// start): flow version, trigger, queue, end, error and the trace,
+// compactly. Every backend seals it whole; DecodeLogBody reads it.
+func EncodeLogBody(e *LogEntry) []byte {
+	b := encoder{B: make([]byte, 0, 64+24*len(e.Trace))}
+	b.String(e.FlowVersion)
+	b.String(e.Trigger)
+	b.String(e.Queue)
+	b.Time(e.End)
+	b.String(e.Error)
+	b.Uvarint(uint64(e.TraceDropped))
+	encodeTrace(&b, e.Trace)
+	return b.B
+}
+
+// DecodeLogBody fills e from EncodeLogBody's bytes.
+func DecodeLogBody(p []byte, e *LogEntry) error {
+	return decodeLogBody(p, e, logRecordCompact)
+}
+
+// decodeLogBody reads a body of a record of version (the plain trace of
+// version 1 records, or the compact one).
+func decodeLogBody(p []byte, e *LogEntry, version byte) error {
+	d := decoder{B: p}
+	e.FlowVersion = d.String()
+	e.Trigger = d.String()
+	e.Queue = d.String()
+	e.End = d.Time()
+	e.Error = d.String()
+	e.TraceDropped = d.Int()
+	e.Trace = decodeTrace(&d, version)
+	return d.Err
+}
+
+// LogAAD is the additional data that binds a sealed part (role "entry"
+// or "payload") to its log entry: a blob copied to another entry fails
+// to open.
+func LogAAD(id string, attempt int, role string) []byte {
+	return []byte(id + "\x00" + strconv.Itoa(attempt) + "\x00" + role)
 }
 
 // Trace step flags of the compact encoding.
@@ -156,22 +191,11 @@ func decodeLogHead(v []byte) (logHead, error) {
 
 func (s *logStore) decode(id string, attempt int, h *logHead) (LogEntry, error) {
 	e := LogEntry{ID: id, Attempt: attempt, Flow: h.flow, Status: h.status, Start: h.start}
-	p, err := s.db.openBlob(h.blob, h.flags&flagSealed != 0, logAAD(id, attempt, "entry"))
+	p, err := s.db.openBlob(h.blob, h.flags&flagSealed != 0, LogAAD(id, attempt, "entry"))
 	if err != nil {
 		return e, err
 	}
-	d := decoder{B: p}
-	e.FlowVersion = d.String()
-	e.Trigger = d.String()
-	e.Queue = d.String()
-	e.End = d.Time()
-	e.Error = d.String()
-	e.TraceDropped = d.Int()
-	e.Trace = decodeTrace(&d, h.version)
-	if d.Err != nil {
-		return e, d.Err
-	}
-	return e, nil
+	return e, decodeLogBody(p, &e, h.version)
 }
 
 // parseSuffix splits <inverted start><id>\x00<attempt>.

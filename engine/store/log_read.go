@@ -168,7 +168,7 @@ func (s *logStore) Get(ctx context.Context, id string) ([]LogEntry, error) {
 					if len(v) < 2 || v[0] != recordVersion {
 						return ErrCorrupt
 					}
-					p, err := s.db.openBlob(v[2:], v[1]&flagSealed != 0, logAAD(id, attempt, "payload"))
+					p, err := s.db.openBlob(v[2:], v[1]&flagSealed != 0, LogAAD(id, attempt, "payload"))
 					if err != nil {
 						return err
 					}

@@ -33,25 +33,45 @@ type kvStore struct {
 }
 
 func newKVStore(ctx context.Context, s *Store) (*kvStore, error) {
+	b, err := s.openBucket(ctx, "_kv", "Stride datastores (engine/store/natsstore)")
+	if err != nil {
+		return nil, err
+	}
+	return &kvStore{s: s, bucket: b.kv, stream: b.stream, name: b.name, subj: b.subj}, nil
+}
+
+// kvBucket is a KV bucket with its backing stream, whose name and subject
+// prefix direct gets and purges use.
+type kvBucket struct {
+	kv     jetstream.KeyValue
+	stream jetstream.Stream
+	name   string // KV_<bucket>
+	subj   string // $KV.<bucket>.
+}
+
+// openBucket creates (or updates) the bucket <prefix><suffix>: one
+// revision per key, on disk, replicated, with limit markers for
+// per-entry TTLs.
+func (s *Store) openBucket(ctx context.Context, suffix, description string) (kvBucket, error) {
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
-	bucket := s.opts.Prefix + "_kv"
+	bucket := s.opts.Prefix + suffix
 	kv, err := s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:         bucket,
-		Description:    "Stride datastores (engine/store/natsstore)",
+		Description:    description,
 		History:        1,
 		Storage:        jetstream.FileStorage,
 		Replicas:       s.opts.Replicas,
 		LimitMarkerTTL: s.opts.MarkerTTL,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("bucket %s: %w", bucket, err)
+		return kvBucket{}, fmt.Errorf("bucket %s: %w", bucket, err)
 	}
 	stream, err := s.js.Stream(ctx, "KV_"+bucket)
 	if err != nil {
-		return nil, fmt.Errorf("bucket %s: %w", bucket, err)
+		return kvBucket{}, fmt.Errorf("bucket %s: %w", bucket, err)
 	}
-	return &kvStore{s: s, bucket: kv, stream: stream, name: "KV_" + bucket, subj: "$KV." + bucket + "."}, nil
+	return kvBucket{kv: kv, stream: stream, name: "KV_" + bucket, subj: "$KV." + bucket + "."}, nil
 }
 
 func (k *kvStore) subject(storeName, id string) string {

@@ -79,31 +79,11 @@ func (l *logStore) paySubject(id string, attempt int) string {
 	return l.pays + token(id) + "." + strconv.Itoa(attempt)
 }
 
-func logAAD(id string, attempt int, role string) []byte {
-	return []byte(id + "\x00" + strconv.Itoa(attempt) + "\x00" + role)
-}
-
 // log record: version, flags, id, attempt, flow, status, start (readable,
 // as in the badger store), then the body blob (sealed when flagSealed):
-// flow version, trigger, queue, end, error, trace.
+// flow version, trigger, queue, end, error, trace (store.EncodeLogBody).
 func (l *logStore) encode(e *store.LogEntry) []byte {
-	var b encoder
-	b.String(e.FlowVersion)
-	b.String(e.Trigger)
-	b.String(e.Queue)
-	b.Time(e.End)
-	b.String(e.Error)
-	b.Uvarint(uint64(e.TraceDropped))
-	b.Uvarint(uint64(len(e.Trace)))
-	for _, t := range e.Trace {
-		b.String(t.Step)
-		b.String(t.Kind)
-		b.String(t.At)
-		b.Varint(t.DurationNS)
-		b.String(t.Outcome)
-		b.String(t.Error)
-	}
-	blob, sealed := l.s.sealBlob(b.B, logAAD(e.ID, e.Attempt, "entry"))
+	blob, sealed := l.s.sealBlob(store.EncodeLogBody(e), store.LogAAD(e.ID, e.Attempt, "entry"))
 	r := encoder{B: make([]byte, 0, 40+len(e.ID)+len(e.Flow)+len(e.Status)+len(blob))}
 	r.Byte(recordVersion)
 	var flags byte
@@ -150,40 +130,17 @@ func decodeLogHead(v []byte) (logHead, error) {
 
 func (l *logStore) decode(h *logHead) (store.LogEntry, error) {
 	e := store.LogEntry{ID: h.id, Attempt: h.attempt, Flow: h.flow, Status: h.status, Start: h.start}
-	p, err := l.s.openBlob(h.blob, h.flags&flagSealed != 0, logAAD(h.id, h.attempt, "entry"))
+	p, err := l.s.openBlob(h.blob, h.flags&flagSealed != 0, store.LogAAD(h.id, h.attempt, "entry"))
 	if err != nil {
 		return e, err
 	}
-	d := decoder{B: p}
-	e.FlowVersion = d.String()
-	e.Trigger = d.String()
-	e.Queue = d.String()
-	e.End = d.Time()
-	e.Error = d.String()
-	e.TraceDropped = d.Int()
-	n := d.Uvarint()
-	if d.Err == nil && n > uint64(len(d.B)) {
-		d.Fail()
-	}
-	if d.Err == nil && n > 0 {
-		e.Trace = make([]store.TraceEntry, n)
-		for i := range e.Trace {
-			t := &e.Trace[i]
-			t.Step = d.String()
-			t.Kind = d.String()
-			t.At = d.String()
-			t.DurationNS = d.Varint()
-			t.Outcome = d.String()
-			t.Error = d.String()
-		}
-	}
-	return e, d.Err
+	return e, store.DecodeLogBody(p, &e)
 }
 
 // payload record: version, flags, id, attempt, then the payload (sealed
 // when flagSealed).
 func (l *logStore) encodePayload(e *store.LogEntry) []byte {
-	blob, sealed := l.s.sealBlob(e.Payload, logAAD(e.ID, e.Attempt, "payload"))
+	blob, sealed := l.s.sealBlob(e.Payload, store.LogAAD(e.ID, e.Attempt, "payload"))
 	r := encoder{B: make([]byte, 0, 16+len(e.ID)+len(blob))}
 	r.Byte(recordVersion)
 	var flags byte
@@ -208,7 +165,7 @@ func (l *logStore) decodePayload(v []byte) (id string, attempt int, payload []by
 	if d.Err != nil {
 		return "", 0, nil, d.Err
 	}
-	p, err := l.s.openBlob(d.B, flags&flagSealed != 0, logAAD(id, attempt, "payload"))
+	p, err := l.s.openBlob(d.B, flags&flagSealed != 0, store.LogAAD(id, attempt, "payload"))
 	if err != nil {
 		return id, attempt, nil, err
 	}

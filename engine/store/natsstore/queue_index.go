@@ -201,26 +201,15 @@ func parseStateKey(k string) (queue, id string, ok bool) {
 }
 
 func newQueueStore(ctx context.Context, s *Store) (*queueStore, error) {
+	b, err := s.openBucket(ctx, "_queues", "Stride queues (engine/store/natsstore)")
+	if err != nil {
+		return nil, err
+	}
+	qs := &queueStore{s: s, bucket: b.kv, stream: b.stream, name: b.name, subj: b.subj,
+		qs: make(map[string]*queue), removed: make(map[string]uint64), watchDone: make(chan struct{})}
 	setup, cancel := withTimeout(ctx)
 	defer cancel()
-	bucket := s.opts.Prefix + "_queues"
-	kv, err := s.js.CreateOrUpdateKeyValue(setup, jetstream.KeyValueConfig{
-		Bucket:         bucket,
-		Description:    "Stride queues (engine/store/natsstore)",
-		History:        1,
-		Storage:        jetstream.FileStorage,
-		Replicas:       s.opts.Replicas,
-		LimitMarkerTTL: s.opts.MarkerTTL,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("bucket %s: %w", bucket, err)
-	}
-	stream, err := s.js.Stream(setup, "KV_"+bucket)
-	if err != nil {
-		return nil, fmt.Errorf("bucket %s: %w", bucket, err)
-	}
-	qs := &queueStore{s: s, bucket: kv, stream: stream, name: "KV_" + bucket, subj: "$KV." + bucket + ".",
-		qs: make(map[string]*queue), removed: make(map[string]uint64), watchDone: make(chan struct{})}
+	bucket := b.kv.Bucket()
 	wctx, wcancel := context.WithCancel(context.Background())
 	qs.watchCancel = wcancel
 	first, err := qs.startWatch(setup)
