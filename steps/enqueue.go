@@ -99,6 +99,10 @@ func (s *enqueueStep) Run(ctx context.Context, x *flow.Exchange) error {
 			m.Meta[p] = string(data)
 		}
 	}
+	if m.Meta == nil {
+		m.Meta = make(map[string]string, 2)
+	}
+	x.Carry(ctx, m.Meta)
 	id, err := qs.Enqueue(ctx, s.c.Queue, m)
 	if err != nil {
 		return err

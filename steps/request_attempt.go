@@ -18,6 +18,9 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/stride-engine/stride/engine/flow"
 )
 
@@ -228,6 +231,10 @@ func roundTripWith(ctx context.Context, c *http.Client, method, raw string, h ht
 		return nil, err
 	}
 	req.Header = h
+	if trace.SpanFromContext(ctx).IsRecording() {
+		// Tracing is on: the API's own spans join the step's trace.
+		flow.TraceContext().Inject(ctx, propagation.HeaderCarrier(h))
+	}
 	resp, err := c.Do(req)
 	if err != nil {
 		return nil, err

@@ -48,9 +48,13 @@ func cmdMessages(args []string, stdout, stderr io.Writer) int {
 			return printJSON(stdout, msgs)
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "START\tID\tFLOW\tATTEMPT\tSTATUS\tDURATION\tERROR")
+		fmt.Fprintln(tw, "START\tID\tCORRELATION\tFLOW\tATTEMPT\tSTATUS\tDURATION\tERROR")
 		for _, m := range msgs {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%.1f ms\t%s\n", m.Start.Format("2006-01-02 15:04:05"), m.ID, m.Flow, m.Attempt, m.Status,
+			corr := m.CorrelationID
+			if corr == m.ID || corr == "" {
+				corr = "-" // the message started its chain
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%.1f ms\t%s\n", m.Start.Format("2006-01-02 15:04:05"), m.ID, corr, m.Flow, m.Attempt, m.Status,
 				float64(m.End.Sub(m.Start).Microseconds())/1000, firstLine(m.Error, 100))
 		}
 		tw.Flush()
@@ -67,6 +71,12 @@ func cmdMessages(args []string, stdout, stderr io.Writer) int {
 		for _, m := range msgs {
 			fmt.Fprintf(stdout, "%s  flow %s (version %s)  attempt %d  %s  %s → %s\n", m.ID, m.Flow, m.FlowVersion, m.Attempt, m.Status,
 				m.Start.Format("15:04:05.000"), m.End.Format("15:04:05.000"))
+			if m.CorrelationID != "" {
+				fmt.Fprintf(stdout, "  correlation id: %s\n", m.CorrelationID)
+			}
+			if m.TraceID != "" {
+				fmt.Fprintf(stdout, "  trace id: %s\n", m.TraceID)
+			}
 			if m.Error != "" {
 				fmt.Fprintf(stdout, "  error: %s\n", m.Error)
 			}

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/stride-engine/stride/engine/admin"
 	"github.com/stride-engine/stride/engine/flow"
 	"github.com/stride-engine/stride/engine/metrics"
@@ -47,6 +49,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	tlsCert := fs.String("tls-cert", envOr("STRIDE_TLS_CERT", ""), "serve --addr over HTTPS with this PEM certificate (chain) file; needs --tls-key (env STRIDE_TLS_CERT)")
 	tlsKey := fs.String("tls-key", envOr("STRIDE_TLS_KEY", ""), "the PEM private key of --tls-cert (env STRIDE_TLS_KEY)")
 	minFreeDisk := fs.String("min-free-disk", envOr("STRIDE_MIN_FREE_DISK", "512MiB"), "below this much free space on the data directory's file system, refuse durable writes (HTTP flows that write answer 503, queues pause) instead of risking a crash (env STRIDE_MIN_FREE_DISK)")
+	otelEndpoint := fs.String("otel-endpoint", envOr("STRIDE_OTEL_ENDPOINT", ""), "send OpenTelemetry traces (a span per message and per step) over OTLP/HTTP to this URL, e.g. http://127.0.0.1:4318; OTEL_EXPORTER_OTLP_ENDPOINT works too; off when neither is set (env STRIDE_OTEL_ENDPOINT)")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 20*time.Second, "how long in-flight messages may take to finish on shutdown")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
@@ -180,7 +183,28 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		m.WatchDisk(guard.Free, guard.Dropped)
 	}
 	m.BuildInfo(version, commit)
-	rt := runtime.New(runtime.Options{Log: log, Observer: m, DiskGuard: guard, Services: st.Services()})
+	var tracer trace.Tracer
+	if ep := tracingEndpoint(*otelEndpoint); ep != "" {
+		t, shutdownTracing, err := newTracer(context.Background(), *otelEndpoint, *instance, log)
+		if err != nil {
+			appLn.Close()
+			adminLn.Close()
+			fmt.Fprintln(stderr, "stride run:", err)
+			return 1
+		}
+		tracer = t
+		defer func() {
+			// Flush what the last messages left, within a bound: a
+			// collector that is gone must not hold the exit.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := shutdownTracing(ctx); err != nil {
+				log.Warn("opentelemetry: last spans not exported", "error", err)
+			}
+		}()
+		log.Info("tracing on", "otlp_endpoint", shownURL(ep))
+	}
+	rt := runtime.New(runtime.Options{Log: log, Observer: m, DiskGuard: guard, Services: st.Services(), Tracer: tracer})
 	rt.Swap(set)
 	if err := rt.Start(context.Background()); err != nil {
 		appLn.Close()

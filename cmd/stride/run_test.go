@@ -71,7 +71,7 @@ func childEnv(extra ...string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(name, "STRIDE_") || name == "NEEDED_VAR" || name == "GREETING" || name == "FILE_ONLY" || name == "WITH_DEFAULT" {
+		if strings.HasPrefix(name, "STRIDE_") || strings.HasPrefix(name, "OTEL_") || name == "NEEDED_VAR" || name == "GREETING" || name == "FILE_ONLY" || name == "WITH_DEFAULT" {
 			continue
 		}
 		env = append(env, kv)

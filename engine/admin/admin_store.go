@@ -11,7 +11,7 @@ import (
 
 // ToMessageJSON converts a log entry.
 func ToMessageJSON(e store.LogEntry) MessageJSON {
-	m := MessageJSON{ID: e.ID, Flow: e.Flow, FlowVersion: e.FlowVersion, Trigger: e.Trigger, Queue: e.Queue, Attempt: e.Attempt,
+	m := MessageJSON{ID: e.ID, CorrelationID: e.CorrelationID, TraceID: e.TraceID, Flow: e.Flow, FlowVersion: e.FlowVersion, Trigger: e.Trigger, Queue: e.Queue, Attempt: e.Attempt,
 		Status: e.Status, Start: e.Start, End: e.End, Error: e.Error, Trace: make([]TraceJSON, len(e.Trace)), Payload: string(e.Payload)}
 	for i, t := range e.Trace {
 		m.Trace[i] = TraceJSON{Step: t.Step, Kind: t.Kind, At: t.At, DurationMS: float64(t.DurationNS) / 1e6, Outcome: t.Outcome, Error: t.Error}

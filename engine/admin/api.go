@@ -190,7 +190,12 @@ type MessageResponse struct {
 // MessageJSON is a message log entry as the admin API and `stride
 // messages` show it.
 type MessageJSON struct {
-	ID          string      `json:"id"`
+	ID string `json:"id"`
+	// CorrelationID ties the messages one inbound request caused
+	// together; it is ID when this message started the chain.
+	CorrelationID string `json:"correlation_id,omitempty"`
+	// TraceID is the run's OpenTelemetry trace id, when it had one.
+	TraceID     string      `json:"trace_id,omitempty"`
 	Flow        string      `json:"flow"`
 	FlowVersion string      `json:"flow_version"`
 	Trigger     string      `json:"trigger"`

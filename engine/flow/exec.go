@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"strings"
 	"time"
 
-	"reflect"
-
 	"github.com/expr-lang/expr/vm"
+	"go.opentelemetry.io/otel/trace"
 	"gopkg.in/yaml.v3"
 )
 
@@ -159,7 +159,14 @@ func (s Steps) Run(ctx context.Context, x *Exchange) error {
 			return x.fail(ctx, n, fmt.Errorf("not started: %w", context.Cause(ctx)), s, &i)
 		}
 		start := time.Now()
-		err := n.step.Run(ctx, x)
+		var err error
+		if x.tracer == nil {
+			err = n.step.Run(ctx, x)
+		} else {
+			sctx, span := x.startStepSpan(ctx, n)
+			err = n.step.Run(sctx, x)
+			x.EndSpan(span, err)
+		}
 		x.record(n, start, err)
 		if err != nil {
 			if ferr := x.fail(ctx, n, err, s, &i); ferr != nil || x.stopped {
@@ -294,7 +301,13 @@ type Response struct {
 // Exchange is one message's run through a flow: the message, the scope
 // the trigger gave it, the trace, and how it ended.
 type Exchange struct {
-	ID      string
+	ID string
+	// CorrelationID ties the messages of one inbound request together
+	// (see MessageInfo); the trigger sets it, enqueue carries it.
+	CorrelationID string
+	// TraceID is the run's trace id (32 hex digits) when it has one: its
+	// span's, or a caller's traceparent's when tracing is off.
+	TraceID string
 	Msg     *Message
 	Query   map[string]string
 	Request *RequestInfo
@@ -319,6 +332,7 @@ type Exchange struct {
 	now       func() time.Time
 	services  *Services
 	observer  Observer
+	tracer    trace.Tracer // nil: no step spans
 	resources *Resources
 	onSuccess *hooks // shared with child exchanges
 
@@ -387,7 +401,7 @@ func (x *Exchange) Child(msg *Message, split *SplitInfo) *Exchange {
 	if x.onSuccess == nil {
 		x.onSuccess = &hooks{}
 	}
-	return &Exchange{onSuccess: x.onSuccess, observer: x.observer, ID: x.ID, Msg: msg, Query: x.Query, Request: x.Request, RawBody: x.RawBody, flow: x.flow, set: x.set, Log: x.Log,
+	return &Exchange{onSuccess: x.onSuccess, observer: x.observer, tracer: x.tracer, ID: x.ID, CorrelationID: x.CorrelationID, TraceID: x.TraceID, Msg: msg, Query: x.Query, Request: x.Request, RawBody: x.RawBody, flow: x.flow, set: x.set, Log: x.Log,
 		now: x.now, services: x.services, resources: x.resources, errInfo: x.errInfo, split: split, item: x.item, inOnError: x.inOnError}
 }
 
@@ -438,6 +452,7 @@ func (x *Exchange) scopeFor(needJSON bool) (*Scope, error) {
 	s.Error = x.errInfo
 	s.Split = x.split
 	s.Item = x.item
+	s.Message = MessageInfo{ID: x.ID, CorrelationID: x.CorrelationID}
 	if x.flow != nil {
 		s.Env, s.Secret = x.flow.env, x.flow.secret
 	}

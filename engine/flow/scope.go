@@ -2,8 +2,8 @@ package flow
 
 // Scope is what an expression sees. Field tags give the names a flow
 // writes: body, json, header, property, query, request, env, secret,
-// error (inside on_error), split (inside split) and item (inside a
-// for_each of a mapping).
+// error (inside on_error), split (inside split), item (inside a
+// for_each of a mapping) and message (its id and correlation id).
 //
 // A typed struct rather than a map lets the expression compiler reject an
 // unknown name, or a misspelled field such as error.mesage, when the flow
@@ -20,6 +20,7 @@ type Scope struct {
 	Error    *ErrorInfo        `expr:"error"`
 	Split    *SplitInfo        `expr:"split"`
 	Item     any               `expr:"item"`
+	Message  MessageInfo       `expr:"message"`
 
 	x *Exchange
 }

@@ -204,6 +204,7 @@ func logEntry(x *flow.Exchange, f *flow.Flow, trigger string, attempt int, statu
 	e := store.LogEntry{
 		ID: x.ID, Flow: f.ID, FlowVersion: f.Version, Trigger: trigger, Attempt: attempt,
 		Status: status, Start: start, End: time.Now(), TraceDropped: x.TraceDropped,
+		CorrelationID: x.CorrelationID, TraceID: x.TraceID,
 	}
 	if err != nil {
 		e.Error = x.Redact(err.Error())
@@ -243,7 +244,7 @@ func (r *Runtime) Finish(ctx context.Context, x *flow.Exchange, f *flow.Flow, tr
 		}
 	}
 	status := FinalStatus(x, err)
-	attrs := []any{"message_id", x.ID, "flow", f.ID, "version", f.Version, "status", status, "duration", time.Since(start)}
+	attrs := []any{"message_id", x.ID, "correlation_id", x.CorrelationID, "flow", f.ID, "version", f.Version, "status", status, "duration", time.Since(start)}
 	if err != nil {
 		r.log.Error("message failed", append(attrs, "error", x.Redact(err.Error()))...)
 	} else {

@@ -27,6 +27,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/stride-engine/stride/engine/flow"
 )
 
@@ -52,6 +54,9 @@ type Options struct {
 	// tests run only http, so that a queue or timer flow runs exactly
 	// when a test case says.
 	Triggers []string
+	// Tracer, when set, opens an OpenTelemetry span per message run and
+	// per step; nil opens none (a caller's traceparent is still kept).
+	Tracer trace.Tracer
 }
 
 // Runtime runs one flow set at a time and swaps it atomically. A request
@@ -67,6 +72,7 @@ type Runtime struct {
 	timerRuns running
 	triggers  []string
 	guard     *DiskGuard
+	tracer    trace.Tracer
 
 	// ctx is the parent of every run; cancel ends the runs that outlive
 	// Stop's drain deadline.
@@ -98,7 +104,7 @@ var errDrainDeadline = errors.New("stride is shutting down: the drain deadline p
 
 // New returns a runtime with no flows, not yet started.
 func New(o Options) *Runtime {
-	r := &Runtime{log: o.Log, services: o.Services, observer: o.Observer, clock: o.Clock, now: o.Now, resources: flow.NewResources(), triggers: o.Triggers, guard: o.DiskGuard}
+	r := &Runtime{log: o.Log, services: o.Services, observer: o.Observer, clock: o.Clock, now: o.Now, resources: flow.NewResources(), triggers: o.Triggers, guard: o.DiskGuard, tracer: o.Tracer}
 	if g := o.DiskGuard; g != nil && o.Services != nil {
 		s := *o.Services
 		if s.KV != nil {
@@ -278,6 +284,7 @@ func (r *Runtime) NewExchange(id string, set *flow.FlowSet, msg *flow.Message) *
 	x.SetServices(r.services)
 	x.SetObserver(r.observer)
 	x.SetResources(r.resources)
+	x.SetTracer(r.tracer)
 	return x
 }
 

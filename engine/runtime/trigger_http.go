@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/stride-engine/stride/engine/flow"
 )
 
@@ -137,11 +139,18 @@ func (h *httpFlow) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		x.Query[k] = v[0]
 	}
 	x.Request = &flow.RequestInfo{Method: req.Method, Path: req.URL.Path, URI: req.RequestURI, Host: req.Host, RemoteAddress: req.RemoteAddr, Params: pathParams(req, h.params)}
-	ctx, cancel := h.r.requestContext(req.Context(), h.cfg.Timeout)
+	x.CorrelationID = inboundCorrelationID(req.Header)
+	if x.CorrelationID == "" {
+		x.CorrelationID = x.ID
+	}
+	ctx, cancel := h.r.requestContext(extractHTTP(req.Context(), req.Header), h.cfg.Timeout)
 	defer cancel()
+	ctx, span := h.r.startRun(ctx, x, h.flow, "http "+h.flow.ID, trace.SpanKindServer, "http")
 	start := time.Now()
 	err = h.flow.RunWithPolicies(ctx, x, h.cfg.Policies)
-	h.r.Finish(ctx, x, h.flow, "http", 1, start, err)
+	status := h.r.Finish(ctx, x, h.flow, "http", 1, start, err)
+	endRun(x, span, status, err)
+	w.Header().Set(CorrelationHeader, x.CorrelationID)
 	if err != nil && x.Response == nil {
 		status, msg := http.StatusInternalServerError, "the flow failed"
 		var se *flow.StatusError

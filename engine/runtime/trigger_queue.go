@@ -9,6 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/stride-engine/stride/engine/flow"
 	"github.com/stride-engine/stride/engine/store"
 )
@@ -203,16 +206,25 @@ func (c *consumer) process(m store.Message) {
 	for k, v := range m.Headers {
 		msg.Header[k] = v
 	}
-	for k, v := range m.Meta {
+	ctx, cancel := c.rt.runContext(c.cfg.Timeout)
+	defer cancel()
+	ctx, corr, props := flow.Uncarry(ctx, m.Meta)
+	for k, v := range props {
 		msg.Property[k] = v
 	}
 	x := c.rt.NewExchange(m.ID, c.set, msg)
 	x.RawBody = m.Body
+	x.CorrelationID = corr
+	if corr == "" {
+		x.CorrelationID = m.ID
+	}
 	attempt := m.Attempts + 1
-	ctx, cancel := c.rt.runContext(c.cfg.Timeout)
-	defer cancel()
+	ctx, span := c.rt.startRun(ctx, x, c.flow, "queue "+c.cfg.Name, trace.SpanKindConsumer, "queue")
+	span.SetAttributes(attribute.Int("stride.attempt", attempt))
 	start := time.Now()
 	err := c.flow.Run(ctx, x)
+	status := FinalStatus(x, err)
+	defer func() { endRun(x, span, status, err) }()
 	// Settling is a local write that must happen even when the run's
 	// context has ended.
 	bg := context.WithoutCancel(ctx)
@@ -251,6 +263,7 @@ func (c *consumer) process(m store.Message) {
 			why = fmt.Sprintf("its key %q waited longer than max_key_wait (%v) behind it", m.Key, c.cfg.Retry.MaxKeyWait)
 		}
 		c.rt.log.Error("message escalated to the dead letters", "message_id", m.ID, "flow", c.flow.ID, "queue", c.cfg.Name, "attempts", attempt, "why", why, "error", errText)
+		status = store.StatusEscalated
 		c.rt.RecordStatus(x, c.flow, "queue", attempt, "ESCALATED", start, err)
 		c.rt.observe(c.flow, "queue", "ESCALATED", start, x)
 		if derr := c.q.DeadLetter(bg, c.cfg.Name, m.ID, "["+class+", "+why+"] "+errText); derr != nil {
@@ -259,6 +272,7 @@ func (c *consumer) process(m store.Message) {
 		return
 	}
 	c.rt.log.Warn("message failed; will retry", "message_id", m.ID, "flow", c.flow.ID, "attempt", attempt, "retry_in", wait, "error", errText)
+	status = store.StatusRetry
 	c.rt.RecordStatus(x, c.flow, "queue", attempt, "RETRY", start, err)
 	c.rt.observe(c.flow, "queue", "RETRY", start, x)
 	if rerr := c.q.Retry(bg, c.cfg.Name, m.ID, time.Now().Add(wait), errText); rerr != nil && !errors.Is(rerr, store.ErrNotFound) {

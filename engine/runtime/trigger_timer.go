@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/stride-engine/stride/engine/flow"
 )
@@ -216,6 +217,7 @@ func (r *Runtime) runTimerFlow(set *flow.FlowSet, f *flow.Flow, trigger string) 
 		return "", ErrStopped
 	}
 	x := r.NewExchange(NewMessageID(), set, flow.NewMessage(nil, ""))
+	x.CorrelationID = x.ID
 	go func() {
 		defer r.runs.leave()
 		defer func() {
@@ -226,9 +228,10 @@ func (r *Runtime) runTimerFlow(set *flow.FlowSet, f *flow.Flow, trigger string) 
 		}()
 		ctx, cancel := r.runContext(0)
 		defer cancel()
+		ctx, span := r.startRun(ctx, x, f, trigger+" "+f.ID, trace.SpanKindInternal, trigger)
 		start := time.Now()
 		err := f.Run(ctx, x)
-		r.Finish(ctx, x, f, trigger, 1, start, err)
+		endRun(x, span, r.Finish(ctx, x, f, trigger, 1, start, err), err)
 	}()
 	return x.ID, nil
 }

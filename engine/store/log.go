@@ -70,6 +70,13 @@ type LogEntry struct {
 	Payload []byte
 	// Queue is the queue the message came from, if any.
 	Queue string
+	// CorrelationID ties the entries of one inbound request's messages
+	// together (the webhook's and its queued consumer's); it is the ID
+	// when the message started the chain.
+	CorrelationID string
+	// TraceID is the OpenTelemetry trace id (32 hex digits) of the run,
+	// or "" when it had none.
+	TraceID string
 }
 
 // TraceEntry is one step's run, as in the engine's trace (mirrored here so

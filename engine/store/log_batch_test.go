@@ -324,6 +324,7 @@ func TestLogTraceCompact(t *testing.T) {
 		e := LogEntry{ID: "old", Flow: "f", FlowVersion: "v1", Trigger: "http", Attempt: 1, Status: StatusCompleted,
 			Start: time.Now().Truncate(time.Microsecond), End: time.Now().Truncate(time.Microsecond), Error: "e", Trace: trace, TraceDropped: 2}
 		v1 := encodeV1(db.lg, &e)
+		e.CorrelationID = e.ID // an entry from before correlation ids started its chain
 		suffix := logSuffix(e.Start, e.ID, e.Attempt)
 		primary := append([]byte(string(logByTime)), suffix...)
 		err := db.bdb.Update(func(txn *badger.Txn) error {
@@ -380,4 +381,32 @@ func encodeV1(s *logStore, e *LogEntry) []byte {
 	r.Time(e.Start)
 	r.B = append(r.B, blob...)
 	return r.B
+}
+
+// The correlation id is stored only when it is not the entry's id, the
+// trace id as 16 bytes; both come back, and an entry that started its
+// chain reads its own id.
+func TestLogEntryCorrelationAndTraceID(t *testing.T) {
+	db, _ := openTest(t, Options{Key: testKey(3)})
+	start := time.Now().Truncate(time.Microsecond)
+	chained := LogEntry{ID: "m2", Flow: "worker", Attempt: 1, Status: StatusCompleted, Start: start, End: start,
+		CorrelationID: "m1", TraceID: "4bf92f3577b34da6a3ce929d0e0e4736"}
+	first := LogEntry{ID: "m1", Flow: "ingest", Attempt: 1, Status: StatusCompleted, Start: start.Add(-time.Millisecond), End: start,
+		CorrelationID: "m1", TraceID: "not-hex"}
+	if len(EncodeLogBody(&first)) >= len(EncodeLogBody(&chained)) {
+		t.Error("an entry that starts its chain stores its correlation id and an invalid trace id")
+	}
+	if err := db.lg.RecordBatch(bg, []LogEntry{chained, first}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.lg.List(bg, Filter{})
+	if err != nil || len(got) != 2 {
+		t.Fatalf("list: %v, %v", got, err)
+	}
+	if got[0].CorrelationID != "m1" || got[0].TraceID != chained.TraceID {
+		t.Errorf("chained entry: %+v", got[0])
+	}
+	if got[1].CorrelationID != "m1" || got[1].TraceID != "" {
+		t.Errorf("first entry: %+v", got[1])
+	}
 }

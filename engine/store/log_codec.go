@@ -5,6 +5,7 @@ package store
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"strconv"
 	"time"
 )
@@ -41,6 +42,20 @@ func EncodeLogBody(e *LogEntry) []byte {
 	b.String(e.Error)
 	b.Uvarint(uint64(e.TraceDropped))
 	encodeTrace(&b, e.Trace)
+	// Appended fields: entries written before them end here, and decode
+	// with the defaults. The correlation id is stored only when it is
+	// not the entry's own id (most entries start their chain), the trace
+	// id as its 16 bytes.
+	corr := e.CorrelationID
+	if corr == e.ID {
+		corr = ""
+	}
+	b.String(corr)
+	tid, err := hex.DecodeString(e.TraceID)
+	if err != nil || len(tid) != 16 {
+		tid = nil
+	}
+	b.Bytes(tid)
 	return b.B
 }
 
@@ -60,6 +75,15 @@ func decodeLogBody(p []byte, e *LogEntry, version byte) error {
 	e.Error = d.String()
 	e.TraceDropped = d.Int()
 	e.Trace = decodeTrace(&d, version)
+	e.CorrelationID = e.ID
+	if d.Err == nil && len(d.B) > 0 {
+		if corr := d.String(); corr != "" {
+			e.CorrelationID = corr
+		}
+		if tid := d.Bytes(); len(tid) == 16 {
+			e.TraceID = hex.EncodeToString(tid)
+		}
+	}
 	return d.Err
 }
 
