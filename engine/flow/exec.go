@@ -160,7 +160,9 @@ func (s Steps) Run(ctx context.Context, x *Exchange) error {
 		}
 		start := time.Now()
 		var err error
-		if x.tracer == nil {
+		if x.tracer == nil || !trace.SpanFromContext(ctx).IsRecording() {
+			// Tracing is off, or this run was not sampled: a step's span
+			// would be dropped too, so it is not made.
 			err = n.step.Run(ctx, x)
 		} else {
 			sctx, span := x.startStepSpan(ctx, n)
