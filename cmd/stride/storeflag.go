@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -58,12 +61,15 @@ type openedStore struct {
 	// Where says where the state is, for log lines: the directory, or the
 	// NATS servers (without credentials).
 	Where string
-	close func() error
+	// Instance names this instance among those sharing a NATS store; ""
+	// for badger, which one process has to itself.
+	Instance string
+	close    func() error
 }
 
 // Services are the store as flows see it.
 func (o *openedStore) Services() *flow.Services {
-	return &flow.Services{KV: o.KV, Queues: o.Queues, Log: o.Log}
+	return &flow.Services{KV: o.KV, Queues: o.Queues, Log: o.Log, Instance: o.Instance}
 }
 
 // Close closes the store (and the NATS connection).
@@ -119,7 +125,13 @@ func openStoreFlag(ctx context.Context, o storeOptions) (*openedStore, error) {
 		nc.Close()
 		return nil, fmt.Errorf("--store %s: %w", where, err)
 	}
-	return &openedStore{KV: ns.KV(), Queues: ns.Queues(), Log: ns.Log(), Where: where, close: func() error {
+	// Instances sharing the store tell each other apart by name (lock
+	// leases, timer ticks): --instance, else one made up for this run.
+	instance := o.Instance
+	if instance == "" {
+		instance = defaultInstanceName()
+	}
+	return &openedStore{KV: ns.KV(), Queues: ns.Queues(), Log: ns.Log(), Where: where, Instance: instance, close: func() error {
 		err := ns.Close()
 		nc.Close()
 		return err
@@ -205,4 +217,16 @@ func natsOptions(o storeOptions) []nats.Option {
 		opts = append(opts, nats.RootCAs(o.NATSCA))
 	}
 	return opts
+}
+
+// defaultInstanceName is a name for an instance that was given none: the
+// host's name and a random suffix, unique per run.
+func defaultInstanceName() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "stride"
+	}
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return host + "-" + hex.EncodeToString(b[:])
 }

@@ -21,6 +21,11 @@ type Services struct {
 	// steps instead of the pooled clients: `stride test` points it at
 	// its mocks so that flow tests never touch the network.
 	Transport http.RoundTripper
+	// Instance names this process when several share the store (NATS):
+	// lock steps then also take a lease in the store, held by Instance,
+	// and timer ticks are claimed so that one instance runs each. Empty
+	// for a store of one process (badger), where in-process locks suffice.
+	Instance string
 }
 
 // ErrNoStore is returned by steps that need durable state when Stride runs
@@ -41,6 +46,16 @@ func (x *Exchange) Queues() (store.Queues, error) {
 		return nil, ErrNoStore
 	}
 	return x.services.Queues, nil
+}
+
+// SharedLeases returns the leases of a store that several instances
+// share, and this instance's name; nil when the store is this process's
+// alone.
+func (x *Exchange) SharedLeases() (*store.Leases, string) {
+	if x.services == nil || x.services.Instance == "" || x.services.KV == nil {
+		return nil, ""
+	}
+	return &store.Leases{KV: x.services.KV}, x.services.Instance
 }
 
 // OnSuccess registers fn to run once the message has completed

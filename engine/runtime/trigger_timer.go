@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/stride-engine/stride/engine/flow"
+	"github.com/stride-engine/stride/engine/store"
 )
 
 // TimerTrigger starts a flow on a schedule.
@@ -144,6 +145,9 @@ func (t *timer) loop() {
 			return
 		case <-clock.After(at.Sub(now)):
 		}
+		if !t.rt.claimTick(t.flow, at) {
+			continue
+		}
 		if _, err := t.rt.runTimerFlow(t.set, t.flow, "timer"); errors.Is(err, ErrAlreadyRunning) {
 			t.rt.log.Warn("timer tick skipped: the previous run is still going", "flow", t.flow.ID, "tick", at)
 		}
@@ -254,3 +258,48 @@ func (r *Runtime) RunNow(id string) (string, error) {
 	}
 	return r.runTimerFlow(set, f, "timer (run now)")
 }
+
+// tickClaimTTL is how long a tick's claim is kept: longer than the
+// instances' clocks can disagree about the tick.
+const tickClaimTTL = time.Hour
+
+// claimTick reports whether this instance runs f's tick at. With a store
+// shared by several instances, the first to claim the tick in the store
+// runs it; the others record it as SKIPPED, naming the instance that has
+// it, so that a schedule fires once across the cluster. A store of one
+// process claims nothing.
+func (r *Runtime) claimTick(f *flow.Flow, at time.Time) bool {
+	s := r.services
+	if s == nil || s.Instance == "" || s.KV == nil {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(r.ctx, 10*time.Second)
+	defer cancel()
+	id := f.ID + "@" + at.UTC().Format(time.RFC3339)
+	err := s.KV.Put(ctx, store.TimerTickStore, id, []byte(s.Instance), store.PutOptions{TTL: tickClaimTTL})
+	if err == nil {
+		return true
+	}
+	if !errors.Is(err, store.ErrExists) {
+		// Without the claim, running could run the tick twice and not
+		// running could miss it; a store that cannot take a write would
+		// fail the flow's own writes too, so the tick is not run.
+		r.log.Error("timer tick not run: it could not be claimed in the shared store", "flow", f.ID, "tick", at, "error", err)
+		return false
+	}
+	holder := "another instance"
+	if e, gerr := s.KV.Get(ctx, store.TimerTickStore, id); gerr == nil {
+		holder = "instance " + string(e.Value)
+	}
+	r.log.Info("timer tick runs on another instance", "flow", f.ID, "tick", at, "by", holder)
+	if lvl := logLevel(f); r.recorder != nil && (lvl == flow.LogInfo || lvl == flow.LogTrace) {
+		now := time.Now()
+		r.recorder.record(store.LogEntry{ID: NewMessageID(), Flow: f.ID, FlowVersion: f.Version, Trigger: "timer", Attempt: 1,
+			Status: StatusSkipped, Start: now, End: now, Error: "tick " + at.UTC().Format(time.RFC3339) + " runs on " + holder})
+	}
+	return false
+}
+
+// StatusSkipped is the message log status of a timer tick that another
+// instance sharing the store ran.
+const StatusSkipped = "SKIPPED"

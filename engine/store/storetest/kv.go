@@ -35,6 +35,7 @@ func TestKV(t *testing.T, open KVOpener) {
 		{"StoresAndCount", kvStoresCount},
 		{"Sensitivity", kvSensitivity},
 		{"ConcurrentCreate", kvConcurrentCreate},
+		{"Leases", kvLeases},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, open) })
 	}
@@ -373,5 +374,71 @@ func kvConcurrentCreate(t *testing.T, open KVOpener) {
 	wg.Wait()
 	if ok.Load() != 1 || exists.Load() != 7 {
 		t.Fatalf("%d puts succeeded and %d met ErrExists; want 1 and 7", ok.Load(), exists.Load())
+	}
+}
+
+// kvLeases: store.Leases on the backend's KV — one holder at a time,
+// renewal by the holder, release only by the holder, expiry frees a
+// crashed holder's lease, and of many concurrent takers exactly one wins.
+func kvLeases(t *testing.T, open KVOpener) {
+	clock := NewClock()
+	l := store.Leases{KV: open(t, clock.Now)}
+	got := func(name, holder string) bool {
+		t.Helper()
+		ok, err := l.Acquire(bg, name, holder, 10*time.Second)
+		must(t, "acquire", err)
+		return ok
+	}
+	if !got("refresh/u1", "a") {
+		t.Fatal("a free lease was refused")
+	}
+	if got("refresh/u1", "b") {
+		t.Fatal("a held lease was granted to another holder")
+	}
+	if !got("refresh/u2", "b") {
+		t.Fatal("another lease name is another lease")
+	}
+	clock.Advance(8 * time.Second)
+	if !got("refresh/u1", "a") {
+		t.Fatal("the holder could not renew")
+	}
+	clock.Advance(8 * time.Second) // 16 s after the first take, 8 after the renewal
+	if got("refresh/u1", "b") {
+		t.Fatal("a renewed lease ended at the first TTL")
+	}
+	must(t, "release by another holder", l.Release(bg, "refresh/u1", "b"))
+	if h, err := l.Holder(bg, "refresh/u1"); err != nil || h != "a" {
+		t.Fatalf("another holder's release freed the lease: holder %q, %v", h, err)
+	}
+	must(t, "release", l.Release(bg, "refresh/u1", "a"))
+	if !got("refresh/u1", "b") {
+		t.Fatal("a released lease was refused")
+	}
+	// b crashes without releasing: the lease ends with its TTL.
+	clock.Advance(11 * time.Second)
+	if !got("refresh/u1", "c") {
+		t.Fatal("a crashed holder's lease did not expire")
+	}
+	must(t, "release of an ended lease", l.Release(bg, "refresh/u2", "b"))
+
+	const takers = 8
+	var wins atomic.Int32
+	var wg sync.WaitGroup
+	for i := range takers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok, err := l.Acquire(bg, "tick", fmt.Sprintf("instance-%d", i), time.Minute)
+			if err != nil {
+				t.Errorf("acquire: %v", err)
+			}
+			if ok {
+				wins.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if wins.Load() != 1 {
+		t.Fatalf("%d of %d concurrent takers got the lease, want 1", wins.Load(), takers)
 	}
 }
