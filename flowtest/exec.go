@@ -163,7 +163,7 @@ func execute(ctx context.Context, srcs []flow.Source, c *Case, logs io.Writer) (
 		Log:      slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug, ReplaceAttr: dropTime})),
 		Services: &flow.Services{KV: db.KV(), Queues: db.Queues(), Log: db.Log(), Transport: mocks},
 		Now:      clock,
-		Triggers: []string{"http"},
+		Triggers: []string{"http", "connection"},
 	})
 	rt.Swap(set)
 	if err := rt.Start(ctx); err != nil {
