@@ -31,9 +31,10 @@ type flowFile struct {
 }
 
 // IsFlowFile reports whether a path names a flow file: *.yaml, but not a
-// flow test (*.test.yaml) or a mapping template (*.map.yaml).
+// flow test (*.test.yaml), its shared fixtures (*.fixtures.yaml) or a
+// mapping template (*.map.yaml).
 func IsFlowFile(path string) bool {
-	return strings.HasSuffix(path, ".yaml") && !strings.HasSuffix(path, ".test.yaml") && !strings.HasSuffix(path, ".map.yaml")
+	return strings.HasSuffix(path, ".yaml") && !strings.HasSuffix(path, ".test.yaml") && !strings.HasSuffix(path, ".fixtures.yaml") && !strings.HasSuffix(path, ".map.yaml")
 }
 
 // FindFlowFiles lists the flow files under each path (a file or a

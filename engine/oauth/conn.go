@@ -261,6 +261,28 @@ func (a *tokenAnswer) expiresAt(now time.Time) string {
 	return now.Add(time.Duration(n) * time.Second).UTC().Format(time.RFC3339)
 }
 
+// errorCode is " (code)" of an OAuth error answer: RFC 6749's error, or
+// Fitbit's errors[0].errorType; "" when there is none.
+func errorCode(body []byte) string {
+	var e struct {
+		Error  any `json:"error"`
+		Errors []struct {
+			ErrorType string `json:"errorType"`
+		} `json:"errors"`
+	}
+	if json.Unmarshal(body, &e) != nil {
+		return ""
+	}
+	code, _ := e.Error.(string)
+	if code == "" && len(e.Errors) > 0 {
+		code = e.Errors[0].ErrorType
+	}
+	if code == "" || len(code) > 64 {
+		return ""
+	}
+	return " (" + code + ")"
+}
+
 // tokenRequest posts a grant to the token endpoint.
 func (cn *Conn) tokenRequest(ctx context.Context, x *flow.Exchange, form url.Values) (*tokenAnswer, error) {
 	raw, err := cn.Flow.EvalString(cn.Cfg.TokenURL)
@@ -272,7 +294,9 @@ func (cn *Conn) tokenRequest(ctx context.Context, x *flow.Exchange, form url.Val
 		return nil, err
 	}
 	if status/100 != 2 {
-		return nil, &flow.StatusError{Status: status, Body: x.Redact(string(body)), Msg: fmt.Sprintf("POST %s answered %d", shown, status)}
+		// The body may quote the token it refuses: only its error code
+		// goes into the message.
+		return nil, &flow.StatusError{Status: status, Msg: fmt.Sprintf("POST %s answered %d%s", shown, status, errorCode(body))}
 	}
 	var a tokenAnswer
 	if err := json.Unmarshal(body, &a); err != nil || a.AccessToken == "" {
