@@ -616,3 +616,30 @@ cases:
 		t.Errorf("bad includes: %+v\n%s\n%s", sum, out, errOut)
 	}
 }
+
+// TestFollowRunsTheQueuedMessagesThroughTheirConsumers: follow: true runs
+// what a request queued through the consumer (and what that queues), and
+// a consumer that fails fails the case, naming the queue and the flow.
+func TestFollowRunsTheQueuedMessagesThroughTheirConsumers(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"hook.yaml":  "flow: hook\ntrigger: {http: {path: /hook, methods: [POST]}}\nsteps:\n  - enqueue: {queue: first}\n  - respond: {status: 204}\n",
+		"first.yaml": "flow: first\ntrigger: {queue: {name: first}}\nsteps:\n  - enqueue: {queue: second}\n",
+		"second.yaml": "flow: second\ntrigger: {queue: {name: second}}\nsteps:\n  - filter: json.ok\n" +
+			"  - datastore_put: {store: seen, id: '${json.id}', value: done}\n",
+		"hook.test.yaml": `cases:
+  - name: followed to the end
+    request: {path: /hook, body: {id: m1, ok: true}}
+    follow: true
+    expect: {status: 204, enqueued: [], datastore: {seen: {m1: {equals: done}}}}
+  - name: a consumer that fails fails the case
+    request: {path: /hook, body: {id: m2}}
+    follow: true
+    expect: {status: 204}
+`,
+	})
+	sum, out, errOut := runDir(t, dir, Options{})
+	if sum.Passed != 1 || sum.Failed != 1 || !strings.Contains(out, "follow: the message on queue second failed in flow second") {
+		t.Errorf("summary %+v\n%s\n%s", sum, out, errOut)
+	}
+}

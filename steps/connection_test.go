@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -476,5 +477,47 @@ func TestConnectionLoadErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("load error %v, want %q", err, tc.want)
 		}
+	}
+}
+
+func TestConnectionCallbackAnswersWhatWentWrong(t *testing.T) {
+	p := newProvider(t)
+	rt, db := connectionRuntime(t, p, "0s", nil)
+	if resp := serve(rt, "/prov/callback?state=s1", &http.Cookie{Name: "stride_oauth_prov", Value: "s1"}); resp.StatusCode != 400 {
+		t.Errorf("a callback without a code: %d", resp.StatusCode)
+	}
+	// The provider refuses the code (here: a PKCE challenge it never saw).
+	resp := serve(rt, "/prov/connect", nil)
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	cb := serve(rt, "/prov/callback?code=code-1&state="+loc.Query().Get("state"), resp.Cookies()[0])
+	body, _ := io.ReadAll(cb.Body)
+	if cb.StatusCode != 400 || !strings.Contains(string(body), "Prov did not accept the authorization (it answered 400)") {
+		t.Errorf("a refused code exchange: %d %s", cb.StatusCode, body)
+	}
+	if n, _ := db.KV().Count(context.Background(), "prov-users"); n != 0 {
+		t.Errorf("%d users stored after a refused exchange", n)
+	}
+	// A user who never connected: the request fails for good (no retries).
+	_, err := readAs(rt, "NOBODY")
+	var perm *flow.PermanentError
+	if !errors.As(err, &perm) || !strings.Contains(err.Error(), "user NOBODY is not connected") {
+		t.Errorf("a user without tokens: %v", err)
+	}
+}
+
+// TestFlowsUsingADisabledConnectionAreDisabled: a connection without its
+// required variables is not started, nor is a flow that sends as its
+// users.
+func TestFlowsUsingADisabledConnectionAreDisabled(t *testing.T) {
+	set, err := flow.Load([]flow.Source{
+		{Name: "prov.yaml", Data: []byte(strings.Replace(connectionFlow, "GRACE", "0s", 1))},
+		{Name: "reader.yaml", Data: []byte(readerFlow)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	disabled := set.Bind(func(n string) (string, bool) { return "https://p.test", n == "PROV_URL" })
+	if strings.Join(disabled, ",") != "prov,reader" || !strings.Contains(set.Flow("reader").Disabled, "uses connection prov, which is disabled (missing variables: PROV_SECRET)") {
+		t.Errorf("disabled %v: %q", disabled, set.Flow("reader").Disabled)
 	}
 }

@@ -75,7 +75,8 @@ func (cn *Conn) Load(ctx context.Context, x *flow.Exchange, user string) (Token,
 	}
 	e, err := kv.Get(ctx, cn.Cfg.Store, user)
 	if errors.Is(err, store.ErrNotFound) {
-		return Token{}, fmt.Errorf("connection %s: user %s is %w (no tokens in store %s): the user connects at %s", cn.Flow.ID, user, ErrNotConnected, cn.Cfg.Store, cn.Cfg.Connect)
+		// Trying again cannot help until the user connects: no retries.
+		return Token{}, &flow.PermanentError{Err: fmt.Errorf("connection %s: user %s is %w (no tokens in store %s): the user connects at %s", cn.Flow.ID, user, ErrNotConnected, cn.Cfg.Store, cn.Cfg.Connect)}
 	}
 	if err != nil {
 		return Token{}, err
