@@ -30,13 +30,9 @@ func init() {
 }
 
 func (s *connectionRefreshStep) Run(ctx context.Context, x *flow.Exchange) error {
-	conn, err := oauth.Find(x, s.c.Connection)
+	conn, user, err := connectionUser(x, s.c.Connection, s.c.User)
 	if err != nil {
 		return err
-	}
-	user, err := s.c.User.String(x)
-	if err != nil {
-		return errorf("user: %w", err)
 	}
 	t, err := conn.Load(ctx, x, user)
 	if err != nil {
@@ -44,4 +40,19 @@ func (s *connectionRefreshStep) Run(ctx context.Context, x *flow.Exchange) error
 	}
 	_, err = conn.Refresh(ctx, x, user, t.AccessToken)
 	return err
+}
+
+// connectionUser finds a connection of the exchange's flow set and
+// evaluates whose tokens a step means (connection_refresh, disconnect,
+// request).
+func connectionUser(x *flow.Exchange, name string, user *flow.Template) (*oauth.Conn, string, error) {
+	conn, err := oauth.Find(x, name)
+	if err != nil {
+		return nil, "", err
+	}
+	u, err := user.String(x)
+	if err != nil {
+		return nil, "", errorf("user: %w", err)
+	}
+	return conn, u, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/stride-engine/stride/engine/flow"
-	"github.com/stride-engine/stride/engine/oauth"
 )
 
 // disconnectConfig forgets a connection user's tokens.
@@ -30,13 +29,9 @@ func init() {
 }
 
 func (s *disconnectStep) Run(ctx context.Context, x *flow.Exchange) error {
-	conn, err := oauth.Find(x, s.c.Connection)
+	conn, user, err := connectionUser(x, s.c.Connection, s.c.User)
 	if err != nil {
 		return err
-	}
-	user, err := s.c.User.String(x)
-	if err != nil {
-		return errorf("user: %w", err)
 	}
 	return conn.Disconnect(ctx, x, user, s.c.Revoke)
 }

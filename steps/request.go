@@ -360,13 +360,9 @@ func (s *requestStep) Run(ctx context.Context, x *flow.Exchange) error {
 
 // bearer sets the connection user's access token on o.
 func (s *requestStep) bearer(ctx context.Context, x *flow.Exchange, o *outbound) (*oauth.Conn, string, string, error) {
-	conn, err := oauth.Find(x, s.connection)
+	conn, user, err := connectionUser(x, s.connection, s.c.User)
 	if err != nil {
 		return nil, "", "", err
-	}
-	user, err := s.c.User.String(x)
-	if err != nil {
-		return nil, "", "", errorf("user: %w", err)
 	}
 	token, err := conn.AccessToken(ctx, x, user)
 	if err != nil {
