@@ -20,6 +20,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -43,6 +44,9 @@ type traceStep struct {
 // outcome is what a case's run produced.
 type outcome struct {
 	input string // request, queue, timer, call
+	// followed lists the queued messages a follow case ran: "queue →
+	// flow STATUS".
+	followed []string
 
 	// request cases: the reply; ran is false when the runtime answered
 	// without running a flow (404, 405).
@@ -121,7 +125,7 @@ func (c *Case) timeout() time.Duration {
 // mocks, and a fresh runtime over them.
 func execute(ctx context.Context, srcs []flow.Source, c *Case, logs io.Writer) (*outcome, *mockTransport, *store.DB) {
 	out := &outcome{input: inputKind(c)}
-	mocks := newMockTransport(c.Mocks)
+	mocks := newMockTransport(append(slices.Clip(c.Mocks), c.file.Mocks...))
 	// A fresh compile per case: Bind sets variables on the flows, and
 	// steps keep state of their own (quota counters...), so cases that
 	// run in parallel must not share a set.
@@ -163,7 +167,7 @@ func execute(ctx context.Context, srcs []flow.Source, c *Case, logs io.Writer) (
 		Log:      slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug, ReplaceAttr: dropTime})),
 		Services: &flow.Services{KV: db.KV(), Queues: db.Queues(), Log: db.Log(), Transport: mocks},
 		Now:      clock,
-		Triggers: []string{"http"},
+		Triggers: []string{"http", "connection"},
 	})
 	rt.Swap(set)
 	if err := rt.Start(ctx); err != nil {
@@ -203,6 +207,9 @@ func execute(ctx context.Context, srcs []flow.Source, c *Case, logs io.Writer) (
 		}
 		maps.Copy(msg.Property, cl.Properties)
 		runMessage(cctx, rt, set, set.Flow(cl.Flow), msg, "call", out)
+	}
+	if c.Follow && out.problem == "" {
+		follow(cctx, rt, set, db, out)
 	}
 	_ = rt.Stop(ctx) // flushes the message log
 
@@ -247,7 +254,7 @@ func contentType(explicit string, headers namedTexts, b Body) string {
 // does: an envelope {"text": ..., "content_type": ...} that
 // datastore_get turns back into the body.
 func putFixtures(ctx context.Context, db *store.DB, c *Case) error {
-	for _, sf := range c.Datastore {
+	for _, sf := range append(slices.Clip(c.file.Datastore), c.Datastore...) {
 		for _, fx := range sf.Entries {
 			ct := fx.ContentType
 			if ct == "" {
@@ -427,6 +434,60 @@ func readLogEntry(ctx context.Context, db *store.DB, out *outcome) {
 // drainQueues reads back every message the run enqueued. No consumer
 // runs in a test, so they are all still queued; leasing and acking them
 // in turn passes messages of one key held back by an earlier one.
+// follow runs the queued messages through their consumers, as the queue
+// triggers would, until no queue holds one (at most maxFollowed runs).
+func follow(ctx context.Context, rt *runtime.Runtime, set *flow.FlowSet, db *store.DB, out *outcome) {
+	const maxFollowed = 100
+	qs := db.Queues()
+	for runs := 0; runs < maxFollowed; {
+		names, err := qs.Names(ctx)
+		if err != nil {
+			out.problem = "follow: " + err.Error()
+			return
+		}
+		leased := 0
+		for _, name := range names {
+			msgs, err := qs.Lease(ctx, name, maxFollowed, time.Hour)
+			if err != nil {
+				out.problem = "follow: " + err.Error()
+				return
+			}
+			for _, m := range msgs {
+				leased++
+				runs++
+				f := set.QueueConsumer(name)
+				if f == nil {
+					out.problem = fmt.Sprintf("follow: no flow consumes queue %s", name)
+					return
+				}
+				msg := flow.NewMessage(m.Body, m.ContentType)
+				maps.Copy(msg.Header, m.Headers)
+				for k, v := range m.Meta {
+					msg.Property[k] = v
+				}
+				x := rt.NewExchange(m.ID, set, msg)
+				x.RawBody = m.Body
+				start := time.Now()
+				err := f.Run(ctx, x)
+				status := rt.Finish(ctx, x, f, "queue", 1, start, err)
+				out.followed = append(out.followed, name+" → "+f.ID+" "+status)
+				if err != nil {
+					out.problem = fmt.Sprintf("follow: the message on queue %s failed in flow %s: %s", name, f.ID, x.Redact(err.Error()))
+					return
+				}
+				if err := qs.Ack(ctx, name, m.ID); err != nil {
+					out.problem = "follow: " + err.Error()
+					return
+				}
+			}
+		}
+		if leased == 0 {
+			return
+		}
+	}
+	out.problem = fmt.Sprintf("follow: still messages queued after %d runs", maxFollowed)
+}
+
 func drainQueues(ctx context.Context, db *store.DB) (map[string][]store.Message, error) {
 	qs := db.Queues()
 	names, err := qs.Names(ctx)

@@ -570,3 +570,76 @@ func TestShippedSuiteRunsInParallelInOneProcess(t *testing.T) {
 		t.Errorf("the two runs passed %d and %d cases", sums[0].Passed, sums[1].Passed)
 	}
 }
+
+// TestIncludedFixturesAreSharedUnderTheFilesOwn: a folder's fixture file
+// gives every case of the files that include it its clock, variables,
+// datastore entries and mocks; the test file's and the case's own win,
+// and a case's mocks answer before the shared ones.
+func TestIncludedFixturesAreSharedUnderTheFilesOwn(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"greet.yaml": greetFlow,
+		"shared/api.fixtures.yaml": `now: 2026-11-23T02:00:00Z
+env: {API_URL: https://api.test}
+secrets: {API_KEY: shared-key}
+datastore:
+  greeted: {old: Bob}
+mocks:
+  - request: {method: GET, url: 'https://api.test/users/*'}
+    respond: {body_file: ada.json}
+`,
+		"shared/ada.json": `{"name": "Ada"}`,
+		"greet.test.yaml": `include: [shared/api.fixtures.yaml]
+secrets: {API_KEY: k-1}
+cases:
+  - name: the shared mock answers and the file's secret wins
+    request: {method: POST, path: /greet, body: {user: ada}}
+    expect:
+      body: {greeting: hello Ada, day: '2026-11-23'}
+      datastore: {greeted: {ada: {equals: Ada}, old: {equals: Bob}}}
+  - name: the case's mock answers first
+    request: {method: POST, path: /greet, body: {user: ada}}
+    mocks:
+      - request: {method: GET, url: https://api.test/users/ada}
+        respond: {body: {name: Grace}}
+        expect: {calls: 1, headers: {X-Key: k-1}}
+    expect: {body_contains: hello Grace}
+`,
+	})
+	sum, out, errOut := runDir(t, dir, Options{})
+	if !sum.OK() || sum.Passed != 2 {
+		t.Fatalf("summary %+v\n%s\n%s", sum, out, errOut)
+	}
+	writeFiles(t, dir, map[string]string{"greet.test.yaml": "include: [shared/nope.fixtures.yaml, shared/ada.json]\ncases:\n  - {name: x, request: {path: /greet}}\n"})
+	sum, out, errOut = runDir(t, dir, Options{})
+	if sum.OK() || !strings.Contains(out+errOut, "greet.test.yaml:1:1: include: ") || !strings.Contains(out+errOut, `include "shared/ada.json": a fixture file's name ends in .fixtures.yaml`) {
+		t.Errorf("bad includes: %+v\n%s\n%s", sum, out, errOut)
+	}
+}
+
+// TestFollowRunsTheQueuedMessagesThroughTheirConsumers: follow: true runs
+// what a request queued through the consumer (and what that queues), and
+// a consumer that fails fails the case, naming the queue and the flow.
+func TestFollowRunsTheQueuedMessagesThroughTheirConsumers(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"hook.yaml":  "flow: hook\ntrigger: {http: {path: /hook, methods: [POST]}}\nsteps:\n  - enqueue: {queue: first}\n  - respond: {status: 204}\n",
+		"first.yaml": "flow: first\ntrigger: {queue: {name: first}}\nsteps:\n  - enqueue: {queue: second}\n",
+		"second.yaml": "flow: second\ntrigger: {queue: {name: second}}\nsteps:\n  - filter: json.ok\n" +
+			"  - datastore_put: {store: seen, id: '${json.id}', value: done}\n",
+		"hook.test.yaml": `cases:
+  - name: followed to the end
+    request: {path: /hook, body: {id: m1, ok: true}}
+    follow: true
+    expect: {status: 204, enqueued: [], datastore: {seen: {m1: {equals: done}}}}
+  - name: a consumer that fails fails the case
+    request: {path: /hook, body: {id: m2}}
+    follow: true
+    expect: {status: 204}
+`,
+	})
+	sum, out, errOut := runDir(t, dir, Options{})
+	if sum.Passed != 1 || sum.Failed != 1 || !strings.Contains(out, "follow: the message on queue second failed in flow second") {
+		t.Errorf("summary %+v\n%s\n%s", sum, out, errOut)
+	}
+}

@@ -25,13 +25,32 @@ type Pos = flow.Pos
 // File is one *.test.yaml file: variables shared by its cases, and the
 // cases.
 type File struct {
-	Path    string            `yaml:"-"`
-	Now     *Time             `yaml:"now" doc:"A fixed clock for the flows: now() and dates."`
-	Env     map[string]string `yaml:"env" doc:"Environment variables for every case."`
-	Secrets map[string]string `yaml:"secrets" doc:"Secrets for every case."`
-	Timeout time.Duration     `yaml:"timeout" doc:"The longest a case may run (default 60s)."`
-	Cases   []*Case           `yaml:"cases" required:"true" doc:"The test cases, each with a name and one trigger input."`
+	Keys      flow.KeyPos
+	Path      string            `yaml:"-"`
+	Now       *Time             `yaml:"now" doc:"A fixed clock for the flows: now() and dates."`
+	Env       map[string]string `yaml:"env" doc:"Environment variables for every case."`
+	Secrets   map[string]string `yaml:"secrets" doc:"Secrets for every case."`
+	Timeout   time.Duration     `yaml:"timeout" doc:"The longest a case may run (default 60s)."`
+	Include   []string          `yaml:"include" doc:"Fixture files (*.fixtures.yaml, relative to this file) shared by a folder's tests: their now, env, secrets, datastore and mocks apply to every case, under this file's own."`
+	Datastore Fixtures          `yaml:"datastore" doc:"Data store entries put before every case's run, under the case's own: {STORE: {ID: VALUE}}."`
+	Mocks     []*Mock           `yaml:"mocks" doc:"Mocks for every case, consulted after the case's own (the first that matches answers)."`
+	Cases     []*Case           `yaml:"cases" required:"true" doc:"The test cases, each with a name and one trigger input."`
 }
+
+// FixtureFile is a *.fixtures.yaml file: what a folder's test files
+// share (include:), so that a new source's tests need not repeat, or
+// copy, the variables and the answers of the systems around its flows.
+type FixtureFile struct {
+	Path      string            `yaml:"-"`
+	Now       *Time             `yaml:"now" doc:"A fixed clock for the flows."`
+	Env       map[string]string `yaml:"env" doc:"Environment variables."`
+	Secrets   map[string]string `yaml:"secrets" doc:"Secrets."`
+	Datastore Fixtures          `yaml:"datastore" doc:"Data store entries put before each case's run."`
+	Mocks     []*Mock           `yaml:"mocks" doc:"Mocks consulted after the case's and the test file's own."`
+}
+
+// IsFixtureFile reports whether path names a fixture file.
+func IsFixtureFile(path string) bool { return strings.HasSuffix(path, ".fixtures.yaml") }
 
 // Case is one test: a trigger input, fixtures, mocks and expectations.
 type Case struct {
@@ -48,6 +67,7 @@ type Case struct {
 	Call      *CallInput        `yaml:"call" doc:"Input: a run of a flow with trigger call, like a Process Call, with exchange properties."`
 	Datastore Fixtures          `yaml:"datastore" doc:"Data store entries put before the run: {STORE: {ID: VALUE or {value, value_file, content_type, expires}}}."`
 	Mocks     []*Mock           `yaml:"mocks" doc:"The receivers, simulated: every outbound request must match one; the first that matches answers."`
+	Follow    bool              `yaml:"follow" doc:"Follow the messages the run queues: each is run once by its queue's consumer flow, as the queue trigger would (and what those queue, in turn); a consumer run that fails fails the case. The expectations then see the whole chain: mocks, data stores, and enqueued (what is left: nothing)."`
 	Expect    *Expect           `yaml:"expect" doc:"What the run must have produced."`
 
 	file *File

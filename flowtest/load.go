@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -48,6 +49,12 @@ func parse(path string, data []byte) (*File, error) {
 	}
 	f := &File{Path: path}
 	d.Decode(root, f, "")
+	dir := filepath.Dir(path)
+	checkFixtures(d, dir, f.Datastore)
+	for i, m := range f.Mocks {
+		checkMock(d, dir, i, m)
+	}
+	includeFixtures(d, f)
 	names := map[string]Pos{}
 	for _, c := range f.Cases {
 		if c == nil {
@@ -107,7 +114,18 @@ func checkCase(d *flow.Decoder, c *Case) {
 	if cl := c.Call; cl != nil {
 		readBody(d, dir, &cl.Body, cl.BodyFile, cl.Keys, "call")
 	}
-	for _, sf := range c.Datastore {
+	checkFixtures(d, dir, c.Datastore)
+	for i, m := range c.Mocks {
+		checkMock(d, dir, i, m)
+	}
+	if e := c.Expect; e != nil {
+		checkExpect(d, dir, c, e)
+	}
+}
+
+// checkFixtures reads the value files of datastore fixtures.
+func checkFixtures(d *flow.Decoder, dir string, fxs Fixtures) {
+	for _, sf := range fxs {
 		for _, fx := range sf.Entries {
 			if fx.ValueFile != "" {
 				data, err := os.ReadFile(filepath.Join(dir, fx.ValueFile))
@@ -119,12 +137,66 @@ func checkCase(d *flow.Decoder, c *Case) {
 			}
 		}
 	}
-	for i, m := range c.Mocks {
-		checkMock(d, dir, i, m)
+}
+
+// includeFixtures reads the fixture files f includes and merges them
+// under f's own: variables and the clock where f sets none, datastore
+// entries written before f's (a later write wins), mocks after f's (the
+// first that matches answers).
+func includeFixtures(d *flow.Decoder, f *File) {
+	for _, inc := range f.Include {
+		at := f.Keys["include"]
+		if !IsFixtureFile(inc) {
+			d.ErrorAt(at, "include %q: a fixture file's name ends in .fixtures.yaml", inc)
+			continue
+		}
+		path := filepath.Join(filepath.Dir(f.Path), inc)
+		data, err := os.ReadFile(path)
+		if err != nil {
+			d.ErrorAt(at, "include: %v", unwrapPathError(err))
+			continue
+		}
+		root, err := flow.ParseYAML(path, data)
+		if root == nil {
+			if err == nil {
+				err = fmt.Errorf("%s is empty", inc)
+			}
+			d.ErrorAt(at, "include: %v", err)
+			continue
+		}
+		fd := flow.NewDecoder(path)
+		fx := &FixtureFile{Path: path}
+		fd.Decode(root, fx, "")
+		dir := filepath.Dir(path)
+		checkFixtures(fd, dir, fx.Datastore)
+		for j, m := range fx.Mocks {
+			checkMock(fd, dir, j, m)
+		}
+		var el flow.ErrorList
+		if err := fd.Err(); errors.As(err, &el) {
+			for _, e := range el {
+				d.ErrorAt(e.Pos, "%s", e.Msg)
+			}
+			continue
+		}
+		if f.Now == nil {
+			f.Now = fx.Now
+		}
+		f.Env = underlay(f.Env, fx.Env)
+		f.Secrets = underlay(f.Secrets, fx.Secrets)
+		f.Datastore = append(append(Fixtures{}, fx.Datastore...), f.Datastore...)
+		f.Mocks = append(f.Mocks, fx.Mocks...)
 	}
-	if e := c.Expect; e != nil {
-		checkExpect(d, dir, c, e)
+}
+
+// underlay returns top with the keys of base it lacks.
+func underlay(top, base map[string]string) map[string]string {
+	if len(base) == 0 {
+		return top
 	}
+	out := maps.Clone(base)
+	maps.Copy(out, top)
+	return out
 }
 
 func readBody(d *flow.Decoder, dir string, b *Body, file string, keys flow.KeyPos, what string) {

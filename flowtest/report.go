@@ -71,6 +71,9 @@ func (o *outcome) story() []string {
 	default:
 		lines = append(lines, fmt.Sprintf("run: flow %s (%s) ended %s", o.flow, o.input, o.msgStatus))
 	}
+	if len(o.followed) > 0 {
+		lines = append(lines, "followed: "+strings.Join(o.followed, ", "))
+	}
 	if o.errText != "" {
 		lines = append(lines, "error: "+firstLine(o.errText, 400))
 		if o.input == "queue" {

@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/stride-engine/stride/engine/flow"
+	"github.com/stride-engine/stride/engine/oauth"
 )
 
 // requestConfig calls an HTTP endpoint and takes its answer (CPI's HTTP
@@ -29,6 +30,8 @@ type requestConfig struct {
 	Form         flow.TemplateMap `yaml:"form" doc:"Send these fields as an HTML form (application/x-www-form-urlencoded), name: template; not together with body."`
 	ContentType  string           `yaml:"content_type" doc:"The Content-Type of what is sent, overriding the one Stride works out."`
 	Auth         *requestAuth     `yaml:"auth" doc:"Credentials: {basic: {user, password}} or {bearer: token}, usually from secret.*."`
+	Connection   string           `yaml:"connection" doc:"Send a user's OAuth access token from this connection (a flow with trigger: {connection: ...}) as Authorization: Bearer, refreshed first when it expires; a 401 refreshes it once and sends again once. Give user too; not with auth."`
+	User         *flow.Template   `yaml:"user" doc:"With connection: the user's id at the provider, e.g. '${property.owner}'."`
 	Timeout      time.Duration    `yaml:"timeout" default:"30s" doc:"How long one attempt may take, answer included; the message's own deadline also applies."`
 	Into         string           `yaml:"into" default:"body" doc:"Where the answer goes: body (it becomes the message body, with its content type) or property.NAME (decoded JSON when the answer is JSON, else text; the body stays)."`
 	AcceptStatus []int            `yaml:"accept_status" doc:"Statuses besides 2xx that are an answer, not an error, e.g. [404] for 'no data'."`
@@ -69,6 +72,7 @@ type requestStep struct {
 	resetHeaders []string
 	csrf         bool
 	csrfURL      *flow.Template // nil: the request URL
+	connection   string         // the connection whose user's token is sent, or ""
 
 	// When url is a literal, its parsed form, its display and its client.
 	static      *reqTarget
@@ -147,9 +151,20 @@ func buildRequest(b *flow.Builder, c *requestConfig) (flow.Step, error) {
 	for _, h := range c.Headers {
 		name := textproto.CanonicalMIMEHeaderKey(h.Key)
 		s.headerNames = append(s.headerNames, name)
-		if name == "Authorization" && c.Auth != nil {
+		if name == "Authorization" && (c.Auth != nil || c.Connection != "") {
 			fail("headers", "give auth or an Authorization header, not both")
 		}
+	}
+	switch {
+	case c.Connection != "" && c.User == nil:
+		fail("connection", "connection: say whose token to send with user: '${property.user_id}'")
+	case c.Connection == "" && c.User != nil:
+		fail("user", "user is the user of a connection: give connection: NAME too")
+	case c.Connection != "" && c.Auth != nil:
+		fail("auth", "give connection or auth, not both: the connection sends the bearer token")
+	case c.Connection != "":
+		s.connection = c.Connection
+		b.UseConnection(c.Connection, b.FieldPos("connection"))
 	}
 	if a := c.Auth; a != nil && (a.Basic == nil) == (a.Bearer == nil) {
 		fail("auth", "auth takes exactly one of basic: {user, password} and bearer: TOKEN")
@@ -311,7 +326,25 @@ func (s *requestStep) Run(ctx context.Context, x *flow.Exchange) error {
 	if err != nil {
 		return err
 	}
+	var conn *oauth.Conn
+	var user, token string
+	if s.connection != "" {
+		if conn, user, token, err = s.bearer(ctx, x, o); err != nil {
+			return err
+		}
+	}
 	res, note := s.exchange(ctx, x, o)
+	if conn != nil && res.err == nil && res.ans.status == http.StatusUnauthorized {
+		// The token died before its time (revoked, rotated elsewhere):
+		// refresh it once and send once more.
+		if token, err = conn.Refresh(ctx, x, user, token); err != nil {
+			recordAnswer(x, res.ans)
+			return errorf("%s answered 401 and refreshing the token failed: %w", x.Redact(o.shown), err)
+		}
+		o.header["Authorization"] = []string{"Bearer " + token}
+		res, note = s.exchange(ctx, x, o)
+		note = strings.TrimSpace("after a token refresh " + note)
+	}
 	if a := res.ans; a != nil {
 		recordAnswer(x, a)
 	}
@@ -323,6 +356,20 @@ func (s *requestStep) Run(ctx context.Context, x *flow.Exchange) error {
 		return statusError(x, o.shown, a, note)
 	}
 	return s.deliver(x, a)
+}
+
+// bearer sets the connection user's access token on o.
+func (s *requestStep) bearer(ctx context.Context, x *flow.Exchange, o *outbound) (*oauth.Conn, string, string, error) {
+	conn, user, err := connectionUser(x, s.connection, s.c.User)
+	if err != nil {
+		return nil, "", "", err
+	}
+	token, err := conn.AccessToken(ctx, x, user)
+	if err != nil {
+		return nil, "", "", err
+	}
+	o.header["Authorization"] = []string{"Bearer " + token}
+	return conn, user, token, nil
 }
 
 func (s *requestStep) accepted(status int) bool {

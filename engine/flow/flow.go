@@ -29,7 +29,8 @@ type Flow struct {
 	env         map[string]string
 	secret      map[string]string
 	calls       []string
-	retryBudget int // the largest max of the retry steps in on_error
+	uses        []string // connections its steps use
+	retryBudget int      // the largest max of the retry steps in on_error
 }
 
 // Calls lists the ids of the flows this flow calls.
@@ -138,6 +139,12 @@ func (s *FlowSet) Bind(lookup Lookup) []string {
 					f.Disabled = fmt.Sprintf("calls %s, which is disabled (%s)", c, t.Disabled)
 					changed = true
 					break
+				}
+			}
+			for _, c := range f.uses {
+				if t := s.flows[c]; f.Disabled == "" && t != nil && t.Disabled != "" {
+					f.Disabled = fmt.Sprintf("uses connection %s, which is disabled (%s)", c, t.Disabled)
+					changed = true
 				}
 			}
 		}

@@ -31,9 +31,10 @@ type flowFile struct {
 }
 
 // IsFlowFile reports whether a path names a flow file: *.yaml, but not a
-// flow test (*.test.yaml) or a mapping template (*.map.yaml).
+// flow test (*.test.yaml), its shared fixtures (*.fixtures.yaml) or a
+// mapping template (*.map.yaml).
 func IsFlowFile(path string) bool {
-	return strings.HasSuffix(path, ".yaml") && !strings.HasSuffix(path, ".test.yaml") && !strings.HasSuffix(path, ".map.yaml")
+	return strings.HasSuffix(path, ".yaml") && !strings.HasSuffix(path, ".test.yaml") && !strings.HasSuffix(path, ".fixtures.yaml") && !strings.HasSuffix(path, ".map.yaml")
 }
 
 // FindFlowFiles lists the flow files under each path (a file or a
@@ -102,6 +103,7 @@ type loader struct {
 	errs     ErrorList
 	calls    []callRef
 	enqueues []callRef
+	uses     []callRef // connections used (request: {connection: ...})
 	// retryMax is, by flow id, the largest max of the retry steps in its
 	// on_error: the budget behind error.retries_left.
 	retryMax map[string]int
@@ -178,6 +180,7 @@ func (l *loader) loadFile(src Source) *Flow {
 	}
 	before := len(l.errs)
 	callsBefore := len(l.calls)
+	usesBefore := len(l.uses)
 	d.decodeStruct(root, reflect.ValueOf(&ff).Elem(), specOf(reflect.TypeFor[flowFile](), ""), "flow", nil)
 	if ff.Flow != "" && !flowIDPattern.MatchString(ff.Flow) {
 		l.errs.add(flowKeyPos(src.Name, root), "flow id %q: use letters, digits, -, _ and . (e.g. fitbit-webhook)", ff.Flow)
@@ -196,6 +199,11 @@ func (l *loader) loadFile(src Source) *Flow {
 	for _, c := range l.calls[callsBefore:] {
 		if !contains(f.calls, c.to) {
 			f.calls = append(f.calls, c.to)
+		}
+	}
+	for _, u := range l.uses[usesBefore:] {
+		if u.to != f.ID && !contains(f.uses, u.to) {
+			f.uses = append(f.uses, u.to)
 		}
 	}
 	f.env = map[string]string{}
@@ -275,6 +283,23 @@ func (l *loader) checkSet(flows []*Flow) {
 			l.errs.add(c.pos, "call: no flow %q%s", c.to, didYouMean(c.to, ids))
 		case t.Trigger.Kind != "call":
 			l.errs.add(c.pos, "call: flow %q has a %s trigger; a called flow needs `trigger: {call: {}}`", c.to, t.Trigger.Kind)
+		}
+	}
+	for _, u := range l.uses {
+		t := byID[u.to]
+		if _, ok := connector(t); !ok {
+			var names []string
+			for id, f := range byID {
+				if _, ok := connector(f); ok {
+					names = append(names, id)
+				}
+			}
+			sort.Strings(names)
+			if t == nil {
+				l.errs.add(u.pos, "connection: no connection %q (a flow with trigger: {connection: ...})%s", u.to, didYouMean(u.to, names))
+			} else {
+				l.errs.add(u.pos, "connection: flow %q has a %s trigger, not a connection", u.to, t.Trigger.Kind)
+			}
 		}
 	}
 	// A call cycle would recurse until the stack runs out at run time.

@@ -183,6 +183,14 @@ func (b *Builder) CallFlow(id string, pos Pos) {
 	b.l.calls = append(b.l.calls, callRef{from: b.flowID, to: id, pos: pos})
 }
 
+// UseConnection records that this step uses the connection name (a flow
+// whose trigger config is a Connector); the loader checks, after every
+// file is read, that it exists, and Bind disables this flow while the
+// connection is disabled.
+func (b *Builder) UseConnection(name string, pos Pos) {
+	b.l.uses = append(b.l.uses, callRef{from: b.flowID, to: name, pos: pos})
+}
+
 // RetryBudget records that on_error may run the failed step again up to
 // n times (the retry step), so that error.retries_left can say how many
 // are left before the repair before it runs.

@@ -76,3 +76,30 @@ func (f *Flow) EvalString(t *Template) (string, error) {
 	x.flow = f
 	return t.String(x)
 }
+
+// Connector is implemented by the config of a trigger that declares a
+// connection (an OAuth2 client of a provider, with its users' tokens):
+// steps name it (request: {connection: NAME}) and the loader checks that
+// the name is such a flow.
+type Connector interface {
+	// Connection is the data store that holds the users' tokens.
+	ConnectionStore() string
+}
+
+func connector(f *Flow) (Connector, bool) {
+	if f == nil {
+		return nil, false
+	}
+	c, ok := f.Trigger.Config.(Connector)
+	return c, ok
+}
+
+// Connection returns the flow that declares connection name, and its
+// config, or nil.
+func (s *FlowSet) Connection(name string) (*Flow, Connector) {
+	f := s.flows[name]
+	if c, ok := connector(f); ok {
+		return f, c
+	}
+	return nil, nil
+}

@@ -16,7 +16,8 @@ const module = "github.com/stride-engine/stride/"
 var mayImport = map[string][]string{
 	"engine/flow":            {"engine/datefmt", "engine/store"},
 	"engine/mapping":         {"engine/flow", "engine/convert", "engine/datefmt", "engine/store"},
-	"engine/runtime":         {"engine/flow", "engine/store"},
+	"engine/runtime":         {"engine/flow", "engine/oauth", "engine/store"},
+	"engine/oauth":           {"engine/flow", "engine/store"},
 	"engine/admin":           {"engine/flow", "engine/runtime", "engine/store"},
 	"engine/metrics":         {"engine/flow", "engine/store"},
 	"engine/store":           {"engine/store/record"},
@@ -25,7 +26,7 @@ var mayImport = map[string][]string{
 	"engine/store/storetest": {"engine/store"},
 	"engine/convert":         {},
 	"engine/datefmt":         {},
-	"steps":                  {"engine/flow", "engine/mapping", "engine/convert", "engine/datefmt", "engine/store"},
+	"steps":                  {"engine/flow", "engine/oauth", "engine/mapping", "engine/convert", "engine/datefmt", "engine/store"},
 	"flowtest":               {"engine/flow", "engine/runtime", "engine/store"},
 }
 

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/exec"
@@ -45,8 +46,11 @@ type Env struct {
 // Start starts the sandbox and `stride run` with the flows; data is the
 // data directory (kept across Restart).
 func Start(bin, flows, data string) (*Env, error) {
+	// The client is the users' browser: it keeps cookies (the consent's
+	// state cookie) and follows no redirect by itself.
+	jar, _ := cookiejar.New(nil)
 	e := &Env{Bin: bin, Flows: flows, Data: data, VerifyCode: "demo-verify-" + randomHex(4), Key: randomHex(32),
-		client: &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+		client: &http.Client{Timeout: 30 * time.Second, Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 	var err error
 	if e.Addr, err = freeAddr(); err != nil {
 		return nil, err
