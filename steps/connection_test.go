@@ -165,6 +165,24 @@ steps:
 // store (sealed with a data key) at the clock now.
 func connectionRuntime(t *testing.T, p *provider, grace string, now func() time.Time) (*runtime.Runtime, *store.DB) {
 	t.Helper()
+	db := openConnectionStore(t)
+	return connectionRuntimeOn(t, p, grace, now, db, ""), db
+}
+
+func openConnectionStore(t *testing.T) *store.DB {
+	t.Helper()
+	db, err := store.Open(t.TempDir(), store.Options{GCInterval: -1, Key: []byte("0123456789abcdef0123456789abcdef")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() }) // after the runtimes' cleanups
+	return db
+}
+
+// connectionRuntimeOn runs the flows on db as the named instance of
+// several sharing it ("" for a store of one process).
+func connectionRuntimeOn(t *testing.T, p *provider, grace string, now func() time.Time, db *store.DB, instance string) *runtime.Runtime {
+	t.Helper()
 	set, err := flow.Load([]flow.Source{
 		{Name: "prov.yaml", Data: []byte(strings.Replace(connectionFlow, "GRACE", grace, 1))},
 		{Name: "reader.yaml", Data: []byte(readerFlow)},
@@ -176,15 +194,11 @@ func connectionRuntime(t *testing.T, p *provider, grace string, now func() time.
 	if disabled := set.Bind(func(n string) (string, bool) { v, ok := vars[n]; return v, ok }); len(disabled) > 0 {
 		t.Fatalf("disabled: %v", disabled)
 	}
-	db, err := store.Open(t.TempDir(), store.Options{GCInterval: -1, Key: []byte("0123456789abcdef0123456789abcdef")})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var logs strings.Builder
 	var logMu sync.Mutex
 	rt := runtime.New(runtime.Options{
 		Log:      slog.New(slog.NewTextHandler(lockedWriter{&logMu, &logs}, nil)),
-		Services: &flow.Services{KV: db.KV(), Queues: db.Queues(), Log: db.Log()},
+		Services: &flow.Services{KV: db.KV(), Queues: db.Queues(), Log: db.Log(), Instance: instance},
 		Now:      now,
 	})
 	rt.Swap(set)
@@ -195,14 +209,13 @@ func connectionRuntime(t *testing.T, p *provider, grace string, now func() time.
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = rt.Stop(ctx)
-		db.Close()
 		logMu.Lock()
 		defer logMu.Unlock()
 		if strings.Contains(logs.String(), "s3cret-value") {
 			t.Errorf("the client secret is in the log:\n%s", logs.String())
 		}
 	})
-	return rt, db
+	return rt
 }
 
 type lockedWriter struct {
@@ -381,6 +394,43 @@ func TestConnectionConcurrent401sRefreshOnce(t *testing.T) {
 	}
 	if _, tok := storedToken(t, db, "U1"); tok["access_token"] != "a2" || tok["refresh_token"] != "r2" {
 		t.Errorf("stored %v, want the rotated pair a2/r2", tok)
+	}
+}
+
+// Two instances sharing a store (as on NATS): concurrent 401s for one
+// user on both still make one refresh, and no refresh token is spent
+// twice — the refresh's lease in the store excludes across instances.
+func TestConnectionRefreshOnceAcrossInstances(t *testing.T) {
+	p := newProvider(t)
+	db := openConnectionStore(t)
+	rts := []*runtime.Runtime{connectionRuntimeOn(t, p, "0s", nil, db, "a"), connectionRuntimeOn(t, p, "0s", nil, db, "b")}
+	if resp, page := consent(t, rts[0], p, true); resp.StatusCode != 200 {
+		t.Fatalf("consent: %d %s", resp.StatusCode, page)
+	}
+	const n = 8
+	p.mu.Lock()
+	p.access = "revoked-elsewhere"
+	p.hold = n
+	p.mu.Unlock()
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			x, err := readAs(rts[i%2], "U1")
+			if err == nil && x.Msg.Property["http_status"] != 200 {
+				err = fmt.Errorf("status %v", x.Msg.Property["http_status"])
+			}
+			if err != nil {
+				t.Errorf("a read on instance %d failed: %v", i%2, err)
+			}
+		}()
+	}
+	wg.Wait()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.refreshes != 1 || p.reused != 0 {
+		t.Errorf("%d refreshes, %d with a spent refresh token; want 1 and 0", p.refreshes, p.reused)
 	}
 }
 

@@ -2,6 +2,7 @@ package steps
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -66,7 +67,11 @@ func (s *lockStep) Run(ctx context.Context, x *flow.Exchange) error {
 	if leases, instance := x.SharedLeases(); leases != nil {
 		// Instances share the store: the in-process lock orders this
 		// instance's messages, the lease excludes the other instances.
-		release, err := holdLease(ctx, leases, instance, "lock/"+s.name+"/"+key, s.timeout)
+		release, err := leases.Hold(ctx, "lock/"+s.name+"/"+key, instance, leaseTTL, s.timeout)
+		var busy *store.LeaseBusyError
+		if errors.As(err, &busy) {
+			return &flow.StatusError{Status: 503, Msg: fmt.Sprintf("lock %s for key %q not acquired within %v: instance %q holds it", s.name, key, s.timeout, busy.Holder)}
+		}
 		if err != nil {
 			return err
 		}
@@ -78,52 +83,6 @@ func (s *lockStep) Run(ctx context.Context, x *flow.Exchange) error {
 // leaseTTL is how long a shared lock's lease outlives a holder that
 // stops renewing it (a crashed instance): the others wait at most that.
 const leaseTTL = 15 * time.Second
-
-// holdLease takes the shared lease name, polling until timeout, and
-// keeps renewing it until the returned release is called.
-func holdLease(ctx context.Context, leases *store.Leases, instance, name string, timeout time.Duration) (release func(), err error) {
-	deadline := time.Now().Add(timeout)
-	wait := 20 * time.Millisecond
-	for {
-		ok, err := leases.Acquire(ctx, name, instance, leaseTTL)
-		if err != nil {
-			return nil, fmt.Errorf("%s: shared lease: %w", name, err)
-		}
-		if ok {
-			break
-		}
-		if time.Now().Add(wait).After(deadline) {
-			holder, _ := leases.Holder(ctx, name)
-			return nil, &flow.StatusError{Status: 503, Msg: fmt.Sprintf("%s not acquired within %v: instance %q holds it", name, timeout, holder)}
-		}
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
-			return nil, fmt.Errorf("%s not acquired: %w", name, context.Cause(ctx))
-		}
-		wait = min(wait*2, 500*time.Millisecond)
-	}
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(leaseTTL / 3)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-				_, _ = leases.Acquire(context.WithoutCancel(ctx), name, instance, leaseTTL)
-			}
-		}
-	}()
-	return func() {
-		close(stop)
-		<-done
-		_ = leases.Release(context.WithoutCancel(ctx), name, instance)
-	}, nil
-}
 
 // The lock table: one entry per (name, key) that is held or waited for.
 // An entry is reference-counted by its holder and its waiters and removed

@@ -149,9 +149,16 @@ func (cn *Conn) fresh(x *flow.Exchange, t Token) bool {
 	return err == nil && x.Now().Add(cn.Cfg.Refresh.Skew).Before(exp)
 }
 
+// A refresh's lease across instances: how long a crashed instance's
+// refresh blocks the others, and how long one waits for another's.
+const (
+	refreshLeaseTTL  = 30 * time.Second
+	refreshLeaseWait = 45 * time.Second
+)
+
 // Refresh gets a new access token for user in place of stale, the one
 // that expired or was refused. Refreshes of one user run one at a time
-// in a runtime; one that waited for another finds a stored access token
+// in a runtime, and across the instances that share a store (a lease); one that waited for another finds a stored access token
 // other than stale and takes it instead of spending the refresh token
 // again. A rotated refresh token is stored before the new access token is
 // returned, so that it is never lost to a crash between the two.
@@ -161,6 +168,16 @@ func (cn *Conn) Refresh(ctx context.Context, x *flow.Exchange, user, stale strin
 		return "", fmt.Errorf("connection %s: waiting for %s's refresh: %w", cn.Flow.ID, user, err)
 	}
 	defer unlock()
+	if leases, instance := x.SharedLeases(); leases != nil {
+		// Instances share the store: the lease makes the refresh single
+		// across them too, so that a rotating refresh token is never
+		// spent by two instances at once.
+		release, err := leases.Hold(ctx, "oauth/"+cn.Flow.ID+"/"+user, instance, refreshLeaseTTL, refreshLeaseWait)
+		if err != nil {
+			return "", fmt.Errorf("connection %s: waiting for %s's refresh on another instance: %w", cn.Flow.ID, user, err)
+		}
+		defer release()
+	}
 	t, err := cn.Load(ctx, x, user)
 	if err != nil {
 		return "", err

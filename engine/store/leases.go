@@ -96,3 +96,63 @@ func (l Leases) Holder(ctx context.Context, name string) (string, error) {
 	}
 	return string(e.Value), nil
 }
+
+// LeaseBusyError is Hold's error when another holder kept the lease past
+// the wait.
+type LeaseBusyError struct {
+	Name, Holder string
+	Waited       time.Duration
+}
+
+func (e *LeaseBusyError) Error() string {
+	return fmt.Sprintf("%s not acquired within %v: %q holds it", e.Name, e.Waited, e.Holder)
+}
+
+// Hold takes the lease name for holder, waiting up to wait for another
+// holder to give it up (polling with back-off), and keeps renewing it
+// every third of ttl until the returned release is called; release gives
+// it up. A holder that crashes keeps it at most ttl.
+func (l Leases) Hold(ctx context.Context, name, holder string, ttl, wait time.Duration) (release func(), err error) {
+	deadline := time.Now().Add(wait)
+	pause := 20 * time.Millisecond
+	for {
+		ok, err := l.Acquire(ctx, name, holder, ttl)
+		if err != nil {
+			return nil, fmt.Errorf("%s: lease: %w", name, err)
+		}
+		if ok {
+			break
+		}
+		if time.Now().Add(pause).After(deadline) {
+			other, _ := l.Holder(ctx, name)
+			return nil, &LeaseBusyError{Name: name, Holder: other, Waited: wait}
+		}
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%s not acquired: %w", name, context.Cause(ctx))
+		}
+		pause = min(pause*2, 500*time.Millisecond)
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	bg := context.WithoutCancel(ctx)
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(ttl / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				_, _ = l.Acquire(bg, name, holder, ttl)
+			}
+		}
+	}()
+	return func() {
+		close(stop)
+		<-done
+		_ = l.Release(bg, name, holder)
+	}, nil
+}
