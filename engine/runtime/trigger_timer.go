@@ -17,8 +17,8 @@ import (
 
 // TimerTrigger starts a flow on a schedule.
 type TimerTrigger struct {
-	Cron     *flow.Template `yaml:"cron" doc:"A 5-field cron expression (minute hour day-of-month month day-of-week) or @hourly/@daily/@weekly; may read a variable: ${env.FITBIT_DAILY_SCHEDULE}."`
-	Every    time.Duration  `yaml:"every" doc:"A fixed interval instead of cron, e.g. 10m."`
+	Cron     *flow.Template `yaml:"cron" doc:"A 5-field cron expression (minute hour day-of-month month day-of-week; 6 fields with seconds first) or @hourly/@daily/@weekly; may read a variable: ${env.FITBIT_DAILY_SCHEDULE}."`
+	Every    time.Duration  `yaml:"every" doc:"A fixed interval instead of cron, e.g. 10m: ticks fall on multiples of it (10:00, 10:10, ...), the same on every instance."`
 	Timezone string         `yaml:"timezone" default:"UTC" doc:"The IANA time zone the cron expression is read in."`
 }
 
@@ -36,7 +36,11 @@ func (c *TimerTrigger) schedule(f *flow.Flow) (func(time.Time) time.Time, error)
 		return nil, err
 	}
 	if c.Every > 0 {
-		return func(t time.Time) time.Time { return t.Add(c.Every) }, nil
+		// Ticks fall on multiples of the interval since the zero time,
+		// not on the start time plus the interval, so that instances
+		// sharing a store tick at the same instants and claim the same
+		// ticks.
+		return func(t time.Time) time.Time { return t.Truncate(c.Every).Add(c.Every) }, nil
 	}
 	spec, err := f.EvalString(c.Cron)
 	if err != nil {
@@ -62,13 +66,14 @@ func (realClock) Now() time.Time                         { return time.Now() }
 func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
 // cronParser is immutable once built.
-var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+var cronParser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
-// parseCron parses a 5-field cron expression or a descriptor (@daily).
+// parseCron parses a 5-field cron expression (6 with a leading seconds
+// field) or a descriptor (@daily).
 func parseCron(spec string) (cron.Schedule, error) {
 	s, err := cronParser.Parse(spec)
 	if err != nil {
-		return nil, fmt.Errorf("cron %q: %v (write 5 fields: minute hour day-of-month month day-of-week, e.g. '0 2 * * *')", spec, err)
+		return nil, fmt.Errorf("cron %q: %v (write 5 fields: minute hour day-of-month month day-of-week, e.g. '0 2 * * *', or 6 with seconds first)", spec, err)
 	}
 	return s, nil
 }

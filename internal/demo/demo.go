@@ -25,37 +25,52 @@ import (
 	"github.com/stride-engine/stride/sandbox"
 )
 
-// Env is a running setup: the sandbox and a stride process.
+// Env is a running setup: the sandbox and a stride process (the first
+// instance, whose methods Env has), and any further instances sharing
+// its store.
 type Env struct {
+	*Proc
 	Bin, Flows, Data string
 	Fitbit           *sandbox.Fitbit
 	Google           *sandbox.GoogleHealth
 	MKC              *sandbox.MarketingCloud
 	GoogleAuth       string // the Authorization header Google's webhook sends
-	Addr, Admin      string
 	VerifyCode       string
 	Key              string // STRIDE_DATA_KEY
+	// Instances are the processes AddInstance started.
+	Instances []*Proc
 
-	cmd    *exec.Cmd
-	done   chan struct{}
-	logMu  sync.Mutex
-	log    strings.Builder
-	client *http.Client
+	extraEnv []string
+	client   *http.Client
+}
+
+// Proc is one `stride run` process of the setup.
+type Proc struct {
+	Addr, Admin string
+	env         *Env
+	data        string
+	args        []string
+	cmd         *exec.Cmd
+	done        chan struct{}
+	logMu       sync.Mutex
+	log         strings.Builder
 }
 
 // Start starts the sandbox and `stride run` with the flows; data is the
 // data directory (kept across Restart).
-func Start(bin, flows, data string) (*Env, error) {
+func Start(bin, flows, data string) (*Env, error) { return StartWith(bin, flows, data, nil) }
+
+// StartWith is Start with more variables for every instance (e.g. a
+// schedule) and more arguments for the first `stride run` (e.g. --store
+// nats://… --instance a).
+func StartWith(bin, flows, data string, env []string, args ...string) (*Env, error) {
 	// The client is the users' browser: it keeps cookies (the consent's
 	// state cookie) and follows no redirect by itself.
 	jar, _ := cookiejar.New(nil)
-	e := &Env{Bin: bin, Flows: flows, Data: data, VerifyCode: "demo-verify-" + randomHex(4), Key: randomHex(32),
+	e := &Env{Bin: bin, Flows: flows, Data: data, extraEnv: env, VerifyCode: "demo-verify-" + randomHex(4), Key: randomHex(32),
 		client: &http.Client{Timeout: 30 * time.Second, Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 	var err error
-	if e.Addr, err = freeAddr(); err != nil {
-		return nil, err
-	}
-	if e.Admin, err = freeAddr(); err != nil {
+	if e.Proc, err = e.newProc(data, args); err != nil {
 		return nil, err
 	}
 	e.Fitbit = sandbox.NewFitbit(sandbox.FitbitOptions{RedirectURIs: []string{"http://" + e.Addr + "/fitbit/callback"}})
@@ -71,7 +86,35 @@ func Start(bin, flows, data string) (*Env, error) {
 	if err := e.MKC.Start("127.0.0.1:0"); err != nil {
 		return nil, err
 	}
-	return e, e.startStride()
+	return e, e.start()
+}
+
+func (e *Env) newProc(data string, args []string) (*Proc, error) {
+	p := &Proc{env: e, data: data, args: args}
+	var err error
+	if p.Addr, err = freeAddr(); err != nil {
+		return nil, err
+	}
+	if p.Admin, err = freeAddr(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// AddInstance starts one more `stride run` with the same flows and
+// variables, on its own ports and data directory, with args (the shared
+// --store and an --instance name). Consents still go through the first
+// instance: the providers know its callback URL.
+func (e *Env) AddInstance(data string, args ...string) (*Proc, error) {
+	p, err := e.newProc(data, args)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.start(); err != nil {
+		return nil, err
+	}
+	e.Instances = append(e.Instances, p)
+	return p, nil
 }
 
 func (e *Env) environ() []string {
@@ -82,7 +125,7 @@ func (e *Env) environ() []string {
 		}
 		env = append(env, kv)
 	}
-	return append(env,
+	return append(append(env,
 		"STRIDE_DATA_KEY="+e.Key,
 		"FITBIT_CLIENT_ID="+e.Fitbit.ClientID(),
 		"FITBIT_CLIENT_SECRET="+e.Fitbit.ClientSecret(),
@@ -101,27 +144,28 @@ func (e *Env) environ() []string {
 		"MKC_URL="+e.MKC.URL,
 		"MKC_USER="+e.MKC.User(),
 		"MKC_PASSWORD="+e.MKC.Password(),
-	)
+	), e.extraEnv...)
 }
 
-func (e *Env) startStride() error {
-	e.cmd = exec.Command(e.Bin, "run", "--flows", e.Flows, "--data", e.Data, "--addr", e.Addr, "--admin-addr", e.Admin)
-	e.cmd.Env = e.environ()
-	e.cmd.Stdout = &lockedWriter{e}
-	e.cmd.Stderr = &lockedWriter{e}
-	if err := e.cmd.Start(); err != nil {
+func (p *Proc) start() error {
+	e := p.env
+	p.cmd = exec.Command(e.Bin, append([]string{"run", "--flows", e.Flows, "--data", p.data, "--addr", p.Addr, "--admin-addr", p.Admin}, p.args...)...)
+	p.cmd.Env = e.environ()
+	p.cmd.Stdout = &lockedWriter{p}
+	p.cmd.Stderr = &lockedWriter{p}
+	if err := p.cmd.Start(); err != nil {
 		return err
 	}
-	e.done = make(chan struct{})
-	go func() { _ = e.cmd.Wait(); close(e.done) }()
+	p.done = make(chan struct{})
+	go func() { _ = p.cmd.Wait(); close(p.done) }()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
-		case <-e.done:
-			return fmt.Errorf("stride exited at start:\n%s", e.Log())
+		case <-p.done:
+			return fmt.Errorf("stride exited at start:\n%s", p.Log())
 		default:
 		}
-		if resp, err := e.client.Get("http://" + e.Admin + "/admin/health"); err == nil {
+		if resp, err := e.client.Get("http://" + p.Admin + "/admin/health"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
 				return nil
@@ -129,48 +173,66 @@ func (e *Env) startStride() error {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return fmt.Errorf("stride not healthy within 20s:\n%s", e.Log())
+	return fmt.Errorf("stride not healthy within 20s:\n%s", p.Log())
 }
 
-type lockedWriter struct{ e *Env }
+type lockedWriter struct{ p *Proc }
 
-func (w *lockedWriter) Write(p []byte) (int, error) {
-	w.e.logMu.Lock()
-	defer w.e.logMu.Unlock()
-	return w.e.log.Write(p)
+func (w *lockedWriter) Write(b []byte) (int, error) {
+	w.p.logMu.Lock()
+	defer w.p.logMu.Unlock()
+	return w.p.log.Write(b)
 }
 
 // Pid is the stride process id.
-func (e *Env) Pid() int { return e.cmd.Process.Pid }
+func (p *Proc) Pid() int { return p.cmd.Process.Pid }
 
 // Log returns what stride wrote to stdout and stderr.
-func (e *Env) Log() string {
-	e.logMu.Lock()
-	defer e.logMu.Unlock()
-	return e.log.String()
+func (p *Proc) Log() string {
+	p.logMu.Lock()
+	defer p.logMu.Unlock()
+	return p.log.String()
 }
 
 // Kill ends stride with SIGKILL (a crash).
-func (e *Env) Kill() {
-	_ = e.cmd.Process.Signal(syscall.SIGKILL)
-	<-e.done
+func (p *Proc) Kill() {
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
 }
 
 // Restart starts stride again on the same data directory and ports.
-func (e *Env) Restart() error { return e.startStride() }
+func (p *Proc) Restart() error { return p.start() }
 
-// Stop ends stride with SIGTERM and returns its exit code; the sandbox
-// stops too.
+// Terminate ends stride with SIGTERM and returns its exit code (-1 when
+// it had to be killed after 30 s, or was not running).
+func (p *Proc) Terminate() int {
+	if p.cmd == nil || p.cmd.Process == nil {
+		return -1
+	}
+	select {
+	case <-p.done:
+		return p.cmd.ProcessState.ExitCode()
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+		return p.cmd.ProcessState.ExitCode()
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		return -1
+	}
+}
+
+// Stop ends every stride instance with SIGTERM and returns the first
+// one's exit code; the sandbox stops too.
 func (e *Env) Stop() int {
+	for _, p := range e.Instances {
+		p.Terminate()
+	}
 	code := -1
-	if e.cmd != nil && e.cmd.Process != nil {
-		_ = e.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-e.done:
-			code = e.cmd.ProcessState.ExitCode()
-		case <-time.After(30 * time.Second):
-			_ = e.cmd.Process.Kill()
-		}
+	if e.Proc != nil {
+		code = e.Terminate()
 	}
 	_ = e.Fitbit.Close()
 	_ = e.Google.Close()
@@ -230,8 +292,11 @@ func (e *Env) connect(path, user, scopes string, deny bool) (int, string, error)
 }
 
 // Notify sends a signed notification for (user, day, collection).
-func (e *Env) Notify(updates ...sandbox.Update) (int, error) {
-	resp, err := e.Fitbit.Notify("http://"+e.Addr+"/fitbit/webhook", updates)
+func (e *Env) Notify(updates ...sandbox.Update) (int, error) { return e.NotifyAt(e.Proc, updates...) }
+
+// NotifyAt sends a signed notification to instance p.
+func (e *Env) NotifyAt(p *Proc, updates ...sandbox.Update) (int, error) {
+	resp, err := e.Fitbit.Notify("http://"+p.Addr+"/fitbit/webhook", updates)
 	if err != nil {
 		return 0, err
 	}
@@ -248,6 +313,7 @@ func Update(user, day, collection string) sandbox.Update {
 type Message struct {
 	ID, Flow, Status, Error string
 	Attempt                 int
+	Start                   time.Time
 }
 
 // Messages lists the message log (newest first).

@@ -5,7 +5,11 @@
 package natstest
 
 import (
+	"fmt"
 	"net"
+	"net/url"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,4 +72,98 @@ func (srv *Server) Restart(t testing.TB) {
 	srv.Shutdown()
 	srv.WaitForShutdown()
 	srv.start(t)
+}
+
+// Cluster is a JetStream cluster of embedded servers on 127.0.0.1, as
+// a production cluster of three would run, with R3 streams possible.
+type Cluster struct {
+	Servers []*Server
+	// URLs lists every server's client URL, comma-separated, as --store
+	// takes them.
+	URLs string
+}
+
+// StartCluster starts n clustered JetStream servers (routes between
+// them on loopback) and waits until they have elected a JetStream meta
+// leader. They shut down when the test ends.
+func StartCluster(t testing.TB, n int) *Cluster {
+	t.Helper()
+	routePorts := make([]int, n)
+	for i := range routePorts {
+		routePorts[i] = freePort(t)
+	}
+	var routes []*url.URL
+	for _, p := range routePorts {
+		routes = append(routes, &url.URL{Scheme: "nats", Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(p))})
+	}
+	c := &Cluster{}
+	var urls []string
+	for i := range n {
+		opts := &server.Options{
+			ServerName:         fmt.Sprintf("stride-test-%d", i+1),
+			Host:               "127.0.0.1",
+			Port:               freePort(t),
+			JetStream:          true,
+			StoreDir:           t.TempDir(),
+			NoLog:              true,
+			NoSigs:             true,
+			JetStreamMaxMemory: 64 << 20,
+			JetStreamMaxStore:  1 << 40,
+			Cluster:            server.ClusterOpts{Name: "stride-test", Host: "127.0.0.1", Port: routePorts[i]},
+			Routes:             routes,
+		}
+		srv := &Server{opts: opts}
+		srv.start(t)
+		c.Servers = append(c.Servers, srv)
+		urls = append(urls, srv.URL)
+	}
+	c.URLs = strings.Join(urls, ",")
+	t.Cleanup(func() {
+		for _, s := range c.Servers {
+			s.Shutdown()
+			s.WaitForShutdown()
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for !c.ready() {
+		if time.Now().After(deadline) {
+			t.Fatal("the NATS cluster elected no JetStream leader within 30s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return c
+}
+
+// ready reports whether one server leads JetStream and every running
+// server follows it.
+func (c *Cluster) ready() bool {
+	leader := false
+	for _, s := range c.Servers {
+		if !s.Running() {
+			continue
+		}
+		if s.JetStreamIsLeader() {
+			leader = true
+		}
+		if !s.JetStreamIsCurrent() {
+			return false
+		}
+	}
+	return leader
+}
+
+// Stop shuts server i down, as losing a node would.
+func (c *Cluster) Stop(i int) {
+	c.Servers[i].Shutdown()
+	c.Servers[i].WaitForShutdown()
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }

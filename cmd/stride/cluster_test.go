@@ -1,0 +1,215 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stride-engine/stride/engine/store/natsstore/natstest"
+	"github.com/stride-engine/stride/internal/demo"
+)
+
+// A cluster as production would run it, on loopback: three JetStream
+// servers (R3 buckets and streams) and three `stride run` processes with
+// the shipped flows against the sandbox. A burst of signed Fitbit
+// notifications is spread over the three; one Stride process is killed
+// with SIGKILL mid-burst (and restarted, as an orchestrator would), and
+// one NATS server is stopped. Every acknowledged notification is imported
+// into Marketing Cloud — none lost, none imported twice — the daily timer
+// (every 3 s here) runs once per tick across the instances, no refresh
+// token is spent twice although all three refresh tokens, and a reload on
+// each instance keeps it serving.
+func TestClusterOfThreeOnNATS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a NATS cluster, three stride processes and the sandbox")
+	}
+	nc := natstest.StartCluster(t, 3)
+	shared := []string{"--store", nc.URLs, "--nats-replicas", "3"}
+	// The daily collection every 3 s, for days the burst does not touch
+	// (yesterday): it makes every instance refresh tokens and claim ticks.
+	env := []string{"FITBIT_DAILY_SCHEDULE=*/3 * * * * *"}
+	e, err := demo.StartWith(strideBin, "../../flows", t.TempDir(), env, append(shared, "--instance", "s1")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		e.Stop()
+		if t.Failed() {
+			for i, p := range append([]*demo.Proc{e.Proc}, e.Instances...) {
+				t.Logf("stride s%d's log (tail):\n%s", i+1, tail(p.Log(), 40))
+			}
+		}
+	})
+	for _, name := range []string{"s2", "s3"} {
+		if _, err := e.AddInstance(t.TempDir(), append(shared, "--instance", name)...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	procs := append([]*demo.Proc{e.Proc}, e.Instances...)
+
+	var users []string
+	for i := range 6 {
+		u := fmt.Sprintf("CLU%02d", i)
+		if status, page, err := e.Connect(u, "", false); err != nil || status != 200 {
+			t.Fatalf("connect %s: %d %v %s", u, status, err, page)
+		}
+		users = append(users, u)
+	}
+	type note struct{ user, day string }
+	var notes []note
+	today := time.Now().UTC()
+	for d := range 10 {
+		for _, u := range users {
+			notes = append(notes, note{u, today.AddDate(0, 0, -(d + 2)).Format("2006-01-02")})
+		}
+	}
+
+	// Send the burst from 6 senders; each sends to the next instance
+	// that answers, as a load balancer would. Half-way one Stride process
+	// dies, at two thirds a NATS server.
+	killed := procs[2]
+	var mu sync.Mutex
+	sent := 0
+	var wg sync.WaitGroup
+	ch := make(chan note)
+	for w := range 6 {
+		wg.Go(func() {
+			for n := range ch {
+				for attempt := 0; ; attempt++ {
+					p := procs[(w+attempt)%len(procs)]
+					code, err := e.NotifyAt(p, demo.Update(n.user, n.day, "activities"))
+					if err == nil && code == http.StatusNoContent {
+						break
+					}
+					if attempt > 200 {
+						t.Errorf("notification %v never accepted: %d %v", n, code, err)
+						break
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+				mu.Lock()
+				sent++
+				mu.Unlock()
+			}
+		})
+	}
+	for i, n := range notes {
+		switch i {
+		case len(notes) / 2:
+			killed.Kill()
+		case 2 * len(notes) / 3:
+			nc.Stop(2)
+		}
+		ch <- n
+	}
+	close(ch)
+	wg.Wait()
+	// The orchestrator restarts the killed process: with the same
+	// --instance it ends the leases it held, so its messages run at once.
+	if err := killed.Restart(); err != nil {
+		t.Fatal(err)
+	}
+
+	imported := func() (missing int) {
+		for _, n := range notes {
+			if e.InteractionFor(n.user, n.day) == nil {
+				missing++
+			}
+		}
+		return missing
+	}
+	if !demo.WaitFor(60*time.Second, func() bool { return imported() == 0 }) {
+		t.Fatalf("%d of %d acknowledged notifications never reached Marketing Cloud", imported(), len(notes))
+	}
+
+	// A reload on each instance: it keeps serving, and what it is sent
+	// after the reload is imported too.
+	late := today.AddDate(0, 0, -20).Format("2006-01-02")
+	for i, p := range procs {
+		resp, err := http.Post("http://"+p.Admin+"/admin/reload", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("reload on s%d: %d", i+1, resp.StatusCode)
+		}
+		if code, err := e.NotifyAt(p, demo.Update(users[i], late, "activities")); err != nil || code != http.StatusNoContent {
+			t.Errorf("notification to s%d after its reload: %d %v", i+1, code, err)
+		}
+	}
+	if !demo.WaitFor(30*time.Second, func() bool {
+		for i := range procs {
+			if e.InteractionFor(users[i], late) == nil {
+				return false
+			}
+		}
+		return true
+	}) {
+		t.Error("notifications sent after the reloads were not imported")
+	}
+
+	// Exactly once: Marketing Cloud counts the imports of each key.
+	time.Sleep(time.Second) // a second delivery would land by now
+	twice := 0
+	for _, n := range notes {
+		if in := e.InteractionFor(n.user, n.day); in != nil && in.Imports != 1 {
+			twice++
+			t.Logf("%s-%s imported %d times", n.user, n.day, in.Imports)
+		}
+	}
+	if twice > 0 {
+		t.Errorf("%d of %d notifications imported more than once", twice, len(notes))
+	}
+	if n := e.Fitbit.SpentRefreshTokenReused(); n != 0 {
+		t.Errorf("a spent refresh token was presented %d times", n)
+	}
+
+	// The daily timer: one run per tick across the cluster, the other
+	// instances' ticks SKIPPED and naming the one that ran it.
+	var msgs []demo.Message
+	demo.WaitFor(30*time.Second, func() bool {
+		msgs, _ = e.Messages()
+		n := 0
+		for _, m := range msgs {
+			if m.Flow == "fitbit-daily" && m.Status != "SKIPPED" {
+				n++
+			}
+		}
+		return n >= 4
+	})
+	runs, skipped := map[string]int{}, 0
+	for _, m := range msgs {
+		if m.Flow != "fitbit-daily" {
+			continue
+		}
+		if m.Status == "SKIPPED" {
+			skipped++
+			if !strings.Contains(m.Error, "runs on instance s") {
+				t.Errorf("a skipped tick does not name the instance that ran it: %q", m.Error)
+			}
+			continue
+		}
+		runs[m.Start.UTC().Truncate(3*time.Second).Format(time.RFC3339)]++
+	}
+	for tick, n := range runs {
+		if n != 1 {
+			t.Errorf("tick %s ran %d times", tick, n)
+		}
+	}
+	if len(runs) < 3 || skipped < len(runs) {
+		t.Errorf("%d daily ticks run and %d skipped: want several, each skipped by the other live instances", len(runs), skipped)
+	}
+	t.Logf("%d notifications over 3 instances (s3 killed, NATS node 3 stopped): all imported once; %d daily ticks, %d skips", len(notes), len(runs), skipped)
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
