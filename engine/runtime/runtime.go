@@ -67,6 +67,7 @@ type Runtime struct {
 	timerRuns running
 	triggers  []string
 	guard     *DiskGuard
+	steps     stepCounts // runs and errors per step, for the monitor
 
 	// ctx is the parent of every run; cancel ends the runs that outlive
 	// Stop's drain deadline.
