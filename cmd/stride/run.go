@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/stride-engine/stride/engine/admin"
+	"github.com/stride-engine/stride/engine/admin/monitor"
 	"github.com/stride-engine/stride/engine/flow"
 	"github.com/stride-engine/stride/engine/metrics"
 	"github.com/stride-engine/stride/engine/runtime"
@@ -192,6 +193,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	var ready atomic.Bool
 	admin := admin.NewAdmin(rt, os.Getenv("STRIDE_ADMIN_TOKEN"), ready.Load)
 	admin.AddStoreRoutes(rt.Services())
+	admin.AddMonitorRoutes(rt.Services(), st.Queues)
+	monitor.Mount(admin)
 	admin.AddPprof()
 	if st.DB != nil {
 		admin.AddBackup(st.DB)

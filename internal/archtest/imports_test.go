@@ -18,6 +18,7 @@ var mayImport = map[string][]string{
 	"engine/mapping":         {"engine/flow", "engine/convert", "engine/datefmt", "engine/store"},
 	"engine/runtime":         {"engine/flow", "engine/store"},
 	"engine/admin":           {"engine/flow", "engine/runtime", "engine/store"},
+	"engine/admin/monitor":   {"engine/admin"},
 	"engine/metrics":         {"engine/flow", "engine/store"},
 	"engine/store":           {"engine/store/record"},
 	"engine/store/record":    {},
