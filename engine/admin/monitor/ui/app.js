@@ -1,5 +1,5 @@
 // Stride monitor: a small single-page app over the JSON admin API.
-// Everything is built with DOM calls and textContent (never innerHTML), so
+// Everything is built with DOM calls and text nodes (no HTML parsing), so
 // no value from a flow, a message or a store can inject markup.
 'use strict';
 
