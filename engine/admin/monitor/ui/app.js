@@ -29,7 +29,7 @@ function el(tag, attrs, ...children) {
     else if (k === 'class') e.className = v;
     else e.setAttribute(k, v === true ? '' : String(v));
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === undefined || c === null || c === false) continue;
     e.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
@@ -42,7 +42,7 @@ const main = () => document.getElementById('main');
 
 function show(...nodes) {
   const m = main();
-  m.replaceChildren(...nodes.flat());
+  m.replaceChildren(...nodes.flat(Infinity).filter((n) => n !== null && n !== undefined && n !== false));
 }
 
 function every(ms, fn) { timers.push(setInterval(fn, ms)); }
@@ -89,13 +89,13 @@ async function flowPage(id) {
   const boxes = new Map(); // file:line → [count elements]
   const node = (n, cls) => {
     const counts = el('span', { class: 'counts' });
-    if (!boxes.has(n.at)) boxes.set(n.at, []);
+    if (cls !== 'trigger' && !boxes.has(n.at)) boxes.set(n.at, []);
     const box = el('div', { class: 'node ' + (cls || ''), 'data-at': n.at },
       el('div', { class: 'head', onclick: () => box.classList.toggle('open') },
         el('span', { class: 'kind' }, n.kind), n.name ? el('span', { class: 'name' }, n.name) : null,
         el('span', { class: 'mono muted at' }, n.at), counts),
       el('pre', { class: 'yaml' }, n.yaml));
-    boxes.get(n.at).push({ box, counts });
+    if (cls !== 'trigger') boxes.get(n.at).push({ box, counts });
     if (n.branches && n.branches.length) {
       box.append(el('div', { class: 'branches' }, n.branches.map((b) => el('div', { class: 'branch' },
         el('div', { class: 'label' }, b.label), lane(b.steps)))));
@@ -196,7 +196,8 @@ async function messagePage(id) {
   const render = async () => {
     const d = await api('/admin/messages/' + encodeURIComponent(id));
     const last = d.attempts[d.attempts.length - 1];
-    const replayable = last.status === 'ESCALATED' || (last.status === 'FAILED' && last.queue);
+    // A queue message that failed for good is a dead letter: it can go back.
+    const replayable = last.status === 'ESCALATED' || (last.status === 'FAILED' && last.trigger === 'queue');
     const replay = replayable ? el('button', { class: 'primary', id: 'replay', onclick: async (ev) => {
       ev.target.disabled = true;
       try {
@@ -219,10 +220,10 @@ async function messagePage(id) {
   };
   const note = el('div', {});
   const body = el('div', {});
-  body.replaceChildren(...(await render()).flat());
+  body.replaceChildren(...(await render()).flat(Infinity).filter(Boolean));
   show(note, body);
   every(2000, async () => {
-    try { body.replaceChildren(...(await render()).flat()); } catch (e) { /* keep the last view */ }
+    try { body.replaceChildren(...(await render()).flat(Infinity).filter(Boolean)); } catch (e) { /* keep the last view */ }
   });
 }
 
