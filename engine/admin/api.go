@@ -328,8 +328,8 @@ type MessageSearchQuery struct {
 }
 
 // MessageSearchResponse is GET /admin/messages/search's answer, newest
-// first. A search reads at most a bounded number of log entries per page
-// (Scanned says how many), never the whole log: Next, when set, is the
+// first. A search reads a bounded number of log entries per page (about
+// 20,000 at most; Scanned says how many), never the whole log: Next, when set, is the
 // cursor (the before= of the next page) from which older entries may
 // still match.
 type MessageSearchResponse struct {
