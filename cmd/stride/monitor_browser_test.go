@@ -181,8 +181,15 @@ on_error:
   - log: {level: error, message: 'export failed: ${error.message}'}
 `,
 	})
+	writeFiles(t, dir, map[string]string{"needs-var.yaml": "flow: needs-var\nenv: {NEEDED_VAR: }\ntrigger: {http: {path: /needs}}\nsteps:\n  - respond: {status: 200, body: '${env.NEEDED_VAR}'}\n"})
 	p := startStride(t, dir, []string{"STRIDE_ADMIN_TOKEN=" + monitorToken, "ERP_URL=" + erp.URL})
 	p.waitHealthy(t)
+	// A file that fails to load: the running flows keep serving, and the
+	// flows page says where and why.
+	writeFiles(t, dir, map[string]string{"broken.yaml": "flow: broken\ntrigger: {http: {path: /broken}}\nsteps:\n  - sett: {}\n"})
+	if code, _ := post(t, "http://"+p.admin+"/admin/reload", "", "Authorization", "Bearer "+monitorToken); code != http.StatusUnprocessableEntity {
+		t.Fatalf("reload with a broken file: %d, want 422", code)
+	}
 	post(t, "http://"+p.addr+"/orders", `{"n": 7}`)
 	waitDead(t, p, "orders", 1)
 	failing.Store(false)
@@ -210,8 +217,11 @@ on_error:
 	if cookies := read(t, ctx, "cookies", chromedp.Evaluate[string](`document.cookie`)); cookies != "" {
 		t.Errorf("scripts can read cookies %q; the session cookie must be HttpOnly", cookies)
 	}
-	if text := read(t, ctx, "flows page", chromedp.Text(css(`main`))); !strings.Contains(text, "orders-intake") || !strings.Contains(text, "running") {
-		t.Errorf("flows page: %q", text)
+	text := read(t, ctx, "flows page", chromedp.Text(css(`main`)))
+	for _, want := range []string{"orders-intake", "running", "needs-var", "disabled", "missing variables: NEEDED_VAR", "broken.yaml:4:5", `unknown step kind "sett"`} {
+		if !strings.Contains(text, want) {
+			t.Errorf("flows page lacks %q:\n%s", want, text)
+		}
 	}
 	if html := read(t, ctx, "page source", chromedp.OuterHTML(css(`html`))); strings.Contains(html, monitorToken) {
 		t.Fatal("the admin token is in the page")
@@ -222,7 +232,7 @@ on_error:
 		chromedp.Click(css(`tr[data-flow="orders-export"] a`)),
 		chromedp.WaitVisible(css(`#diagram .node.has-errors`)),
 		chromedp.Click(css(`#diagram .node.has-errors .head`)))
-	text := read(t, ctx, "diagram", chromedp.Text(css(`#diagram`)))
+	text = read(t, ctx, "diagram", chromedp.Text(css(`#diagram`)))
 	for _, want := range []string{"queue", "route", "when json.n > 100", "otherwise", "send-to-erp", "export.yaml:15", "on_error", "${env.ERP_URL}/orders"} {
 		if !strings.Contains(strings.ToLower(text), strings.ToLower(want)) {
 			t.Errorf("diagram lacks %q:\n%s", want, text)
@@ -335,4 +345,28 @@ func TestConsentChainInABrowser(t *testing.T) {
 			t.Logf("%s consent chain in the browser: %v", c.provider, time.Since(start).Round(time.Millisecond))
 		})
 	}
+
+	// The monitor shows who is connected, never a token (the demo runs
+	// without STRIDE_ADMIN_TOKEN: no login).
+	browse(t, ctx, "connections",
+		chromedp.Navigate("http://"+e.Admin+"/#/connections"),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-user="BROWSER1"]`)))
+	row := read(t, ctx, "BROWSER1's connection", chromedp.Text(chromedp.CSS(`tr[data-user="BROWSER1"]`)))
+	if !strings.Contains(row, "fitbit-users") || !strings.Contains(row, "activity") || !strings.Contains(row, "access_token") {
+		t.Errorf("BROWSER1's connection reads %q; want its store, scopes and access_token among the hidden fields", row)
+	}
+	screenshot(t, ctx, "connections")
+	read(t, ctx, "open fitbit-users", chromedp.Evaluate[string](`location.hash = "#/stores/fitbit-users"`))
+	browse(t, ctx, "a stored user's value",
+		chromedp.WaitVisible(chromedp.CSS(`body[data-ready="#/stores/fitbit-users"] details`)),
+		chromedp.Click(chromedp.CSS(`details summary`)),
+		chromedp.WaitVisible(chromedp.CSS(`details pre[data-loaded]`)))
+	value := read(t, ctx, "the value", chromedp.Text(chromedp.CSS(`details pre`)))
+	if !strings.Contains(value, `"access_token": "***"`) && !strings.Contains(value, `"access_token":"***"`) {
+		t.Errorf("fitbit-users value shows %q; want access_token as ***", value)
+	}
+	if !strings.Contains(value, `"refresh_token": "***"`) && !strings.Contains(value, `"refresh_token":"***"`) {
+		t.Errorf("fitbit-users value shows %q; want refresh_token as ***", value)
+	}
+	screenshot(t, ctx, "store-value")
 }

@@ -306,8 +306,8 @@ func Connections(r *http.Request, kv store.KV, perStore int) (ConnectionsRespons
 				continue // gone meanwhile, or no secret in it
 			}
 			c := Connection{Store: name, ID: e.ID, Updated: e.Created, Expires: e.Expires, Fields: map[string]any{}, Hidden: []string{}}
-			var fields map[string]any
-			if e.Sensitive.All || json.Unmarshal(e.Masked(), &fields) != nil {
+			fields, ok := storedObject(e.Masked())
+			if e.Sensitive.All || !ok {
 				c.Hidden = append(c.Hidden, "the whole value")
 			}
 			for k, v := range fields {
@@ -322,4 +322,21 @@ func Connections(r *http.Request, kv store.KV, perStore int) (ConnectionsRespons
 		}
 	}
 	return out, nil
+}
+
+// storedObject decodes a stored value as a JSON object: the value itself,
+// or the text of the envelope datastore_put writes ({"text": ...,
+// "content_type": ...}) when that text is a JSON object.
+func storedObject(value []byte) (map[string]any, bool) {
+	var obj map[string]any
+	if json.Unmarshal(value, &obj) != nil {
+		return nil, false
+	}
+	if text, ok := obj["text"].(string); ok {
+		var inner map[string]any
+		if json.Unmarshal([]byte(text), &inner) == nil {
+			return inner, true
+		}
+	}
+	return obj, true
 }

@@ -240,6 +240,8 @@ func TestConnectionsNeverShowSensitiveFields(t *testing.T) {
 	}
 	put("fitbit-users", "ADA1", `{"user_id":"ADA1","access_token":"at-SECRET-1","refresh_token":"rt-SECRET-1","scope":"activity profile"}`,
 		store.Sensitivity{Paths: []string{"access_token", "refresh_token"}})
+	put("google-users", "hu-1", `{"text":"{\"user\":\"hu-1\",\"access_token\":\"at-SECRET-2\",\"scope\":\"steps\"}","content_type":"application/json"}`,
+		store.Sensitivity{Paths: []string{"text.access_token"}})
 	put("vault", "k", `"whole-SECRET"`, store.Sensitivity{All: true})
 	put("plain", "p", `{"x":1}`, store.Sensitivity{})
 	rt := startRuntime(t, db, nil)
@@ -251,10 +253,13 @@ func TestConnectionsNeverShowSensitiveFields(t *testing.T) {
 		t.Fatalf("connections: %d %s; no token may appear", status, body)
 	}
 	res, err := serve(t, a, "").Connections(ctx)
-	if err != nil || len(res.Connections) != 2 {
-		t.Fatalf("connections: %+v %v, want the two entries with sensitive fields", res, err)
+	if err != nil || len(res.Connections) != 3 {
+		t.Fatalf("connections: %+v %v, want the three entries with sensitive fields", res, err)
 	}
-	fb := res.Connections[0]
+	fb, g := res.Connections[0], res.Connections[1]
+	if g.Store != "google-users" || g.Fields["scope"] != "steps" || g.Fields["user"] != "hu-1" || strings.Join(g.Hidden, ",") != "access_token" {
+		t.Errorf("a value stored by datastore_put (an envelope): %+v, want the fields of its text", g)
+	}
 	if fb.Store != "fitbit-users" || fb.ID != "ADA1" || fb.Fields["scope"] != "activity profile" ||
 		strings.Join(fb.Hidden, ",") != "access_token,refresh_token" || fb.Updated.IsZero() {
 		t.Errorf("fitbit connection %+v", fb)

@@ -272,6 +272,17 @@ async function storesPage() {
 
 const STORE_PAGE = 50;
 
+// showValue pretty-prints a stored value; the envelope datastore_put
+// writes ({"text", "content_type"}) shows its text, parsed when it is JSON.
+function showValue(raw) {
+  let v;
+  try { v = JSON.parse(raw); } catch (e) { return raw; }
+  if (v && typeof v.text === 'string') {
+    try { return JSON.stringify(JSON.parse(v.text), null, 2); } catch (e) { return v.text; }
+  }
+  return JSON.stringify(v, null, 2);
+}
+
 async function storePage(name, params) {
   const after = params.get('after') || '';
   const base = '/admin/stores/' + encodeURIComponent(name);
@@ -283,7 +294,7 @@ async function storePage(name, params) {
     const d = el('details', { ontoggle: async () => {
       if (!d.open || value.dataset.loaded) return;
       const r = await fetch(base + '/' + encodeURIComponent(e.id), { credentials: 'same-origin' });
-      value.textContent = await r.text();
+      value.textContent = showValue(await r.text());
       value.dataset.loaded = '1';
     } }, el('summary', {}, 'value'), value);
     return el('tr', {}, el('td', { class: 'mono' }, e.id), el('td', {}, fmtTime(e.created)), el('td', {}, fmtTime(e.expires) || 'never'), el('td', {}, d));
