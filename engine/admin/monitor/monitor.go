@@ -82,7 +82,7 @@ func Mount(a *admin.Admin) *Monitor {
 	}
 	a.AcceptSessions(m.check)
 	a.HandlePublic("GET /{$}", secure(http.HandlerFunc(m.index)))
-	a.HandlePublic("GET /ui/", secure(http.StripPrefix("/ui/", http.FileServerFS(m.static))))
+	a.HandlePublic("GET /ui/{file}", secure(http.HandlerFunc(m.file)))
 	a.HandlePublic("GET /login", secure(http.HandlerFunc(m.loginPage)))
 	a.HandlePublic("POST /login", secure(http.HandlerFunc(m.doLogin)))
 	a.HandlePublic("POST /logout", secure(http.HandlerFunc(m.logout)))
@@ -111,6 +111,17 @@ func (m *Monitor) index(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	http.ServeFileFS(w, r, m.static, "index.html")
+}
+
+// file serves one of the page's files (no directory listing; the login
+// template is not among them).
+func (m *Monitor) file(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("file")
+	if name == "login.html" || name == "index.html" {
+		http.NotFound(w, r)
+		return
+	}
+	http.ServeFileFS(w, r, m.static, name)
 }
 
 type loginData struct {

@@ -239,6 +239,19 @@ func TestPagesHaveNoInlineCodeAndLoadUnder200KB(t *testing.T) {
 	}
 }
 
+func TestOnlyThePagesFilesAreServed(t *testing.T) {
+	srv := newServer(t, token, false)
+	c := browser(t, srv)
+	for _, p := range []string{"/ui/", "/ui/login.html", "/ui/index.html", "/ui/nothing.js", "/ui/../monitor.go"} {
+		if resp, body := do(t, c, "GET", srv.URL+p, nil); resp.StatusCode == http.StatusOK {
+			t.Errorf("GET %s: 200 %.80q; want no listing, no template, nothing else", p, body)
+		}
+	}
+	if resp, body := do(t, c, "GET", srv.URL+"/ui/app.js", nil); resp.StatusCode != http.StatusOK || !strings.Contains(resp.Header.Get("Content-Type"), "javascript") || !strings.Contains(body, "X-CSRF-Token") {
+		t.Errorf("GET /ui/app.js: %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+}
+
 func TestWithoutATokenThePageIsOpen(t *testing.T) {
 	srv := newServer(t, "", false)
 	c := browser(t, srv)
