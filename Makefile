@@ -7,7 +7,7 @@ LDFLAGS  := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: build test vet lint fmt schema bench demo clean release image
+.PHONY: build test vet lint fmt schema bench demo clean release image screenshots
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/stride
@@ -42,6 +42,11 @@ schema:
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./... | tee bench.out
 	$(GO) run ./cmd/stride-bench -duration 3s -rounds 3 -bin $(BIN) binary http webhook reload rss e2e daily | tee bench.md
+
+# The monitor's browser tests (headless Chromium), saving a PNG of each
+# page they pass to docs/screenshots (shown in the README).
+screenshots:
+	STRIDE_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run 'InABrowser' ./cmd/stride
 
 # The shipped Fitbit flows against the sandbox, end to end, with a report.
 demo: build

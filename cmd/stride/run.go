@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/stride-engine/stride/engine/admin"
+	"github.com/stride-engine/stride/engine/admin/monitor"
 	"github.com/stride-engine/stride/engine/flow"
 	"github.com/stride-engine/stride/engine/metrics"
 	"github.com/stride-engine/stride/engine/runtime"
@@ -216,6 +217,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	var ready atomic.Bool
 	admin := admin.NewAdmin(rt, os.Getenv("STRIDE_ADMIN_TOKEN"), ready.Load)
 	admin.AddStoreRoutes(rt.Services())
+	admin.AddMonitorRoutes(rt.Services(), st.Queues)
+	monitor.Mount(admin)
 	admin.AddPprof()
 	if st.DB != nil {
 		admin.AddBackup(st.DB)

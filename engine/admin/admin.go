@@ -26,6 +26,29 @@ type Admin struct {
 	mux      *http.ServeMux
 	ready    func() bool
 	reloader *runtime.Reloader // nil until AddReload
+	sessions SessionCheck      // nil until AcceptSessions
+}
+
+// SessionCheck authenticates a request that carries no Authorization
+// header by the monitor page's session cookie: valid when the cookie
+// names a live session, csrf when the request also carries that session's
+// CSRF token.
+type SessionCheck func(r *http.Request) (valid, csrf bool)
+
+// AcceptSessions lets requests without a bearer token in when check finds
+// a valid session: reads always, changes (any method but GET and HEAD)
+// only with the session's CSRF token, else 403 CodeForbidden. A request
+// with an Authorization header is judged by its token alone, as before.
+func (a *Admin) AcceptSessions(check SessionCheck) { a.sessions = check }
+
+// HandlePublic adds an endpoint that needs no token: the monitor's login
+// page and its static files.
+func (a *Admin) HandlePublic(pattern string, h http.Handler) { a.mux.Handle(pattern, h) }
+
+// Token reports whether the admin API needs a token (STRIDE_ADMIN_TOKEN is
+// set) and checks one in constant time.
+func (a *Admin) Token() (required bool, check func(string) bool) {
+	return a.token != "", func(t string) bool { return a.token != "" && constantTimeEqual(t, a.token) }
 }
 
 // NewAdmin returns the admin API of rt. With a token, every call but
@@ -131,6 +154,16 @@ func (a *Admin) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeH
 
 func (a *Admin) auth(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.token != "" && r.Header.Get("Authorization") == "" && a.sessions != nil {
+			if valid, csrf := a.sessions(r); valid {
+				if !csrf && r.Method != http.MethodGet && r.Method != http.MethodHead {
+					writeError(w, http.StatusForbidden, CodeForbidden, "a change from the monitor page needs the session's X-CSRF-Token header")
+					return
+				}
+				h.ServeHTTP(w, r)
+				return
+			}
+		}
 		if a.token != "" && !constantTimeEqual(r.Header.Get("Authorization"), "Bearer "+a.token) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="stride-admin"`)
 			writeError(w, http.StatusUnauthorized, CodeUnauthorized, "admin API needs Authorization: Bearer <STRIDE_ADMIN_TOKEN>")

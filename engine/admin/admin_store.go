@@ -75,8 +75,8 @@ func (a *Admin) AddStoreRoutes(s *flow.Services) {
 	}))
 	a.Handle("GET /admin/stores/{store}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
-		q := StoreEntriesQuery{Prefix: r.URL.Query().Get("prefix"), Limit: max(limit, 0)}
-		entries, err := s.KV.Select(r.Context(), r.PathValue("store"), store.SelectOptions{Prefix: q.Prefix, Limit: q.Limit})
+		q := StoreEntriesQuery{Prefix: r.URL.Query().Get("prefix"), After: r.URL.Query().Get("after"), Limit: max(limit, 0)}
+		entries, err := s.KV.Select(r.Context(), r.PathValue("store"), store.SelectOptions{Prefix: q.Prefix, After: q.After, Limit: q.Limit})
 		if err != nil {
 			writeError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
 			return

@@ -241,6 +241,7 @@ type StoreInfo struct {
 // field means no filter: every id, however many.
 type StoreEntriesQuery struct {
 	Prefix string // only ids that start with it
+	After  string // only ids after it: the last id of the previous page
 	Limit  int
 }
 
@@ -262,3 +263,148 @@ type StoreEntry struct {
 // streamed while it is taken. `stride store backup` writes it to a file;
 // `stride store restore` loads it into a new directory.
 const BackupContentType = "application/vnd.stride.backup"
+
+// CodeForbidden (403): a request authenticated by the monitor's session
+// cookie changes state without the session's CSRF token in the
+// X-CSRF-Token header.
+const CodeForbidden = "forbidden"
+
+// FlowDiagram is GET /admin/flows/{id}/diagram's answer: the flow's
+// trigger, steps and on_error as a tree, each node with its file:line and
+// YAML, built from the flow's file. The monitor page draws it.
+type FlowDiagram struct {
+	ID      string `json:"id"`
+	File    string `json:"file"`
+	Version string `json:"version"`
+	// Stale is true when the file on disk is no longer the version that
+	// runs (an edit not loaded yet, or one that failed to load): the
+	// positions and YAML are the file's, the counts the running version's.
+	Stale   bool          `json:"stale,omitempty"`
+	Trigger DiagramNode   `json:"trigger"`
+	Steps   []DiagramNode `json:"steps"`
+	OnError []DiagramNode `json:"on_error"`
+}
+
+// DiagramNode is a trigger or a step of a flow diagram.
+type DiagramNode struct {
+	Kind string `json:"kind"`           // step or trigger kind: route, split, http...
+	Name string `json:"name,omitempty"` // the step's name:, when it has one
+	At   string `json:"at"`             // file:line, as in a message trace
+	YAML string `json:"yaml"`           // the node's lines of the file
+	// Branches are the nested step lists of a route, split, lock... in
+	// file order: a route's when branches and otherwise, a split's steps.
+	Branches []DiagramBranch `json:"branches,omitempty"`
+}
+
+// DiagramBranch is one nested list of steps with what selects it: "when
+// json.x > 1", "otherwise", "steps".
+type DiagramBranch struct {
+	Label string        `json:"label"`
+	Steps []DiagramNode `json:"steps"`
+}
+
+// StepCountsResponse is GET /admin/stepcounts's answer: how often each
+// step ran, and failed, since stride started, by its file:line. A called
+// flow's steps count wherever they were called from.
+type StepCountsResponse struct {
+	// Loaded is when the running flows were loaded: the start or the
+	// last reload.
+	Loaded time.Time                `json:"loaded,omitzero"`
+	Steps  map[string]StepCountJSON `json:"steps"`
+}
+
+// StepCountJSON is the runs and errors of one step.
+type StepCountJSON struct {
+	Runs   int64 `json:"runs"`
+	Errors int64 `json:"errors"`
+}
+
+// MessageSearchQuery is the query of GET /admin/messages/search. A zero
+// field means no filter.
+type MessageSearchQuery struct {
+	Flow   string    // flow id (an index makes this fast)
+	Status string    // a log status, case-insensitive
+	ID     string    // a message id: its attempts, nothing else
+	Text   string    // words that the id, flow, status, error or a step's name or error contain, case-insensitive
+	Since  time.Time // entries that started at or after it
+	Until  time.Time // entries that started before it
+	Before time.Time // the cursor: Next of the previous page
+	Limit  int       // entries per page; default 50, at most 500
+}
+
+// MessageSearchResponse is GET /admin/messages/search's answer, newest
+// first. A search reads a bounded number of log entries per page (about
+// 20,000 at most; Scanned says how many), never the whole log: Next, when set, is the
+// cursor (the before= of the next page) from which older entries may
+// still match.
+type MessageSearchResponse struct {
+	Messages []MessageJSON `json:"messages"`
+	Scanned  int           `json:"scanned"`
+	Next     string        `json:"next,omitempty"` // RFC 3339 with nanoseconds
+}
+
+// QueuesResponse is GET /admin/queues's answer.
+type QueuesResponse struct {
+	Queues []QueueInfo `json:"queues"`
+}
+
+// QueueInfo is one durable queue's state.
+type QueueInfo struct {
+	Name     string `json:"name"`
+	Ready    int    `json:"ready"`
+	InFlight int    `json:"in_flight"`
+	Retrying int    `json:"retrying"` // waiting for a retry (or a delay)
+	Dead     int    `json:"dead"`
+	// Oldest is the enqueue time of the oldest live message, absent when
+	// the queue is empty.
+	Oldest time.Time `json:"oldest,omitzero"`
+}
+
+// DeadLettersResponse is GET /admin/queues/{queue}/dead's answer, oldest
+// first.
+type DeadLettersResponse struct {
+	DeadLetters []DeadLetter `json:"dead_letters"`
+}
+
+// DeadLetter is one dead letter of a queue. Body is the first
+// DeadLetterBodyLimit bytes of the message (BodyBytes is its size).
+type DeadLetter struct {
+	ID          string            `json:"id"`
+	Key         string            `json:"key,omitempty"`
+	Attempts    int               `json:"attempts"`
+	LastError   string            `json:"last_error,omitempty"`
+	ContentType string            `json:"content_type,omitempty"`
+	Meta        map[string]string `json:"meta,omitempty"`
+	Body        string            `json:"body"`
+	BodyBytes   int               `json:"body_bytes"`
+}
+
+// DeadLetterBodyLimit is how much of a dead letter's body the admin API
+// shows.
+const DeadLetterBodyLimit = 4096
+
+// PurgeResponse is DELETE /admin/queues/{queue}/dead[/{id}]'s answer.
+type PurgeResponse struct {
+	Purged int `json:"purged"`
+}
+
+// ConnectionsResponse is GET /admin/connections's answer: the entries of
+// the data stores written with sensitive fields (such as the OAuth tokens
+// of a connected user), with those fields left out.
+type ConnectionsResponse struct {
+	Connections []Connection `json:"connections"`
+	// More is true when a store held more connections than were read.
+	More bool `json:"more,omitempty"`
+}
+
+// Connection is one store entry that holds secrets: its id (the user),
+// when it was written (a token refresh writes it again), its expiry and
+// its other fields (scope, ...). Hidden names the fields left out.
+type Connection struct {
+	Store   string         `json:"store"`
+	ID      string         `json:"id"`
+	Updated time.Time      `json:"updated"`
+	Expires time.Time      `json:"expires,omitzero"`
+	Fields  map[string]any `json:"fields"`
+	Hidden  []string       `json:"hidden"`
+}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 )
 
 // Client calls the admin API of a running Stride. Its methods decode the
@@ -145,6 +146,68 @@ func (c *Client) Replay(ctx context.Context, id string) (ReplayResponse, error) 
 	return out, err
 }
 
+// SearchMessages calls GET /admin/messages/search. Pass the answer's Next
+// as q.Before for the next page.
+func (c *Client) SearchMessages(ctx context.Context, q MessageSearchQuery) (MessageSearchResponse, error) {
+	v := url.Values{}
+	for k, s := range map[string]string{"flow": q.Flow, "status": q.Status, "id": q.ID, "q": q.Text} {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	for k, t := range map[string]time.Time{"since": q.Since, "until": q.Until, "before": q.Before} {
+		if !t.IsZero() {
+			v.Set(k, t.Format(time.RFC3339Nano))
+		}
+	}
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	var out MessageSearchResponse
+	_, err := c.do(ctx, http.MethodGet, "/admin/messages/search", v, &out)
+	return out, err
+}
+
+// Queues calls GET /admin/queues.
+func (c *Client) Queues(ctx context.Context) (QueuesResponse, error) {
+	var out QueuesResponse
+	_, err := c.do(ctx, http.MethodGet, "/admin/queues", nil, &out)
+	return out, err
+}
+
+// DeadLetters calls GET /admin/queues/{queue}/dead.
+func (c *Client) DeadLetters(ctx context.Context, queue string) (DeadLettersResponse, error) {
+	var out DeadLettersResponse
+	_, err := c.do(ctx, http.MethodGet, "/admin/queues/"+url.PathEscape(queue)+"/dead", nil, &out)
+	return out, err
+}
+
+// PurgeDeadLetters calls DELETE /admin/queues/{queue}/dead/{id}, or
+// DELETE /admin/queues/{queue}/dead (all of them) when id is empty.
+func (c *Client) PurgeDeadLetters(ctx context.Context, queue, id string) (PurgeResponse, error) {
+	p := "/admin/queues/" + url.PathEscape(queue) + "/dead"
+	if id != "" {
+		p += "/" + url.PathEscape(id)
+	}
+	var out PurgeResponse
+	_, err := c.do(ctx, http.MethodDelete, p, nil, &out)
+	return out, err
+}
+
+// Connections calls GET /admin/connections.
+func (c *Client) Connections(ctx context.Context) (ConnectionsResponse, error) {
+	var out ConnectionsResponse
+	_, err := c.do(ctx, http.MethodGet, "/admin/connections", nil, &out)
+	return out, err
+}
+
+// Diagram calls GET /admin/flows/{id}/diagram.
+func (c *Client) Diagram(ctx context.Context, id string) (FlowDiagram, error) {
+	var out FlowDiagram
+	_, err := c.do(ctx, http.MethodGet, "/admin/flows/"+url.PathEscape(id)+"/diagram", nil, &out)
+	return out, err
+}
+
 // Stores calls GET /admin/stores.
 func (c *Client) Stores(ctx context.Context) (StoresResponse, error) {
 	var out StoresResponse
@@ -156,6 +219,9 @@ func (c *Client) Stores(ctx context.Context) (StoresResponse, error) {
 // the query, as Messages does.
 func (c *Client) StoreEntries(ctx context.Context, storeName string, q StoreEntriesQuery) (StoreEntriesResponse, error) {
 	v := url.Values{"prefix": {q.Prefix}, "limit": {strconv.Itoa(q.Limit)}}
+	if q.After != "" {
+		v.Set("after", q.After)
+	}
 	var out StoreEntriesResponse
 	_, err := c.do(ctx, http.MethodGet, "/admin/stores/"+url.PathEscape(storeName), v, &out)
 	return out, err

@@ -273,6 +273,7 @@ func (r *Runtime) RecordStatus(x *flow.Exchange, f *flow.Flow, trigger string, a
 }
 
 func (r *Runtime) observe(f *flow.Flow, trigger, status string, start time.Time, x *flow.Exchange) {
+	r.steps.add(x.Trace)
 	if r.observer != nil {
 		r.observer.MessageDone(f.ID, trigger, status, time.Since(start), x.Trace)
 	}

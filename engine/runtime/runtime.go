@@ -73,6 +73,7 @@ type Runtime struct {
 	triggers  []string
 	guard     *DiskGuard
 	tracer    trace.Tracer
+	steps     stepCounts // runs and errors per step, for the monitor
 
 	// ctx is the parent of every run; cancel ends the runs that outlive
 	// Stop's drain deadline.
@@ -133,6 +134,10 @@ func (r *Runtime) Log() *slog.Logger { return r.log }
 // Services returns the durable state the runtime was given, or nil.
 func (r *Runtime) Services() *flow.Services { return r.services }
 
+// Published returns when the running flow set was swapped in: the start
+// or the last reload that changed something (zero before the first).
+func (r *Runtime) Published() time.Time { return r.current.Load().published }
+
 // Set returns the published flow set.
 func (r *Runtime) Set() *flow.FlowSet { return r.current.Load().set }
 
@@ -187,6 +192,7 @@ func (r *Runtime) Swap(set *flow.FlowSet) {
 			r.log.Error("starting triggers failed", "error", err)
 		}
 	}
+	g.published = time.Now()
 	old := r.current.Swap(g)
 	if st == started {
 		r.drains.Add(1)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/stride-engine/stride/engine/flow"
 )
@@ -82,6 +83,7 @@ type generation struct {
 	mux        *http.ServeMux
 	triggers   []Trigger
 	notStarted map[string]string // flow id → why its trigger did not build
+	published  time.Time         // when Swap published it
 }
 
 // build makes the generation of set: a trigger per enabled flow.

@@ -225,14 +225,10 @@ func (c *consumer) process(m store.Message) {
 	err := c.flow.Run(ctx, x)
 	status := FinalStatus(x, err)
 	defer func() { endRun(x, span, status, err) }()
-	// Settling is a local write that must happen even when the run's
-	// context has ended.
-	bg := context.WithoutCancel(ctx)
+	// Settling (settle) must happen even when the run's context has ended.
 	if err == nil {
 		c.rt.Finish(ctx, x, c.flow, "queue", attempt, start, nil)
-		if aerr := c.q.Ack(bg, c.cfg.Name, m.ID); aerr != nil {
-			c.rt.log.Error("queue ack failed; the message will run again", "message_id", m.ID, "queue", c.cfg.Name, "error", aerr)
-		}
+		c.settle("ack", m, func(ctx context.Context) error { return c.q.Ack(ctx, c.cfg.Name, m.ID) })
 		return
 	}
 	if errors.Is(context.Cause(ctx), errDrainDeadline) {
@@ -250,9 +246,7 @@ func (c *consumer) process(m store.Message) {
 		reason := "[" + class + "] " + errText
 		c.rt.log.Error("message failed permanently; moved to the dead letters", "message_id", m.ID, "flow", c.flow.ID, "queue", c.cfg.Name, "class", class, "error", errText)
 		c.rt.Finish(ctx, x, c.flow, "queue", attempt, start, err)
-		if derr := c.q.DeadLetter(bg, c.cfg.Name, m.ID, reason); derr != nil {
-			c.rt.log.Error("dead-lettering failed", "message_id", m.ID, "error", derr)
-		}
+		c.settle("dead-lettering", m, func(ctx context.Context) error { return c.q.DeadLetter(ctx, c.cfg.Name, m.ID, reason) })
 		return
 	}
 	wait := backoff(c.cfg.Retry, attempt)
@@ -266,17 +260,51 @@ func (c *consumer) process(m store.Message) {
 		status = store.StatusEscalated
 		c.rt.RecordStatus(x, c.flow, "queue", attempt, "ESCALATED", start, err)
 		c.rt.observe(c.flow, "queue", "ESCALATED", start, x)
-		if derr := c.q.DeadLetter(bg, c.cfg.Name, m.ID, "["+class+", "+why+"] "+errText); derr != nil {
-			c.rt.log.Error("dead-lettering failed", "message_id", m.ID, "error", derr)
-		}
+		c.settle("dead-lettering", m, func(ctx context.Context) error {
+			return c.q.DeadLetter(ctx, c.cfg.Name, m.ID, "["+class+", "+why+"] "+errText)
+		})
 		return
 	}
 	c.rt.log.Warn("message failed; will retry", "message_id", m.ID, "flow", c.flow.ID, "attempt", attempt, "retry_in", wait, "error", errText)
 	status = store.StatusRetry
 	c.rt.RecordStatus(x, c.flow, "queue", attempt, "RETRY", start, err)
 	c.rt.observe(c.flow, "queue", "RETRY", start, x)
-	if rerr := c.q.Retry(bg, c.cfg.Name, m.ID, time.Now().Add(wait), errText); rerr != nil && !errors.Is(rerr, store.ErrNotFound) {
-		c.rt.log.Error("queue retry failed", "message_id", m.ID, "error", rerr)
+	c.settle("retry", m, func(ctx context.Context) error {
+		return c.q.Retry(ctx, c.cfg.Name, m.ID, time.Now().Add(wait), errText)
+	})
+}
+
+// settleFor bounds how long a worker keeps trying to settle a message
+// (ack, retry, dead-letter) the store did not answer for.
+const settleFor = 30 * time.Second
+
+// settle records a message's outcome in its queue. A write that fails —
+// a shared store's server failing over times out — is tried again with
+// back-off for up to settleFor: until it is made, the message stays
+// leased and its key waits behind it for the whole lease. A message no
+// longer there (ErrNotFound: replayed or purged meanwhile, or an earlier
+// try went through after all) is settled.
+func (c *consumer) settle(what string, m store.Message, op func(context.Context) error) {
+	bg := context.WithoutCancel(c.rt.ctx)
+	deadline := time.Now().Add(settleFor)
+	wait := 250 * time.Millisecond
+	for try := 1; ; try++ {
+		err := op(bg)
+		if err == nil || errors.Is(err, store.ErrNotFound) {
+			if try > 1 {
+				c.rt.log.Info("queue "+what+" went through after the store failed", "message_id", m.ID, "queue", c.cfg.Name, "tries", try)
+			}
+			return
+		}
+		if time.Now().Add(wait).After(deadline) || c.rt.ctx.Err() != nil {
+			c.rt.log.Error("queue "+what+" failed; the message runs again when its lease ends", "message_id", m.ID, "queue", c.cfg.Name, "tries", try, "error", err)
+			return
+		}
+		select {
+		case <-time.After(wait):
+		case <-c.rt.ctx.Done():
+		}
+		wait = min(2*wait, 4*time.Second)
 	}
 }
 

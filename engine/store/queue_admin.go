@@ -190,3 +190,40 @@ func (s *queueStore) Names(ctx context.Context) ([]string, error) {
 	sort.Strings(names)
 	return names, nil
 }
+
+// DeadLetterPurger is implemented by queues whose dead letters can be
+// deleted for good (the badger queues; the admin API answers 501 for the
+// others).
+type DeadLetterPurger interface {
+	// PurgeDeadLetter deletes a queue's dead letter; ErrNotFound when the
+	// queue has no dead letter with that id.
+	PurgeDeadLetter(ctx context.Context, queue, id string) error
+}
+
+// PurgeDeadLetter implements DeadLetterPurger.
+func (s *queueStore) PurgeDeadLetter(ctx context.Context, queue, id string) error {
+	if err := checkQueueID("purge", queue, id); err != nil {
+		return err
+	}
+	dkey := queueKey(queue, 'd', id)
+	err := s.db.update(ctx, func(txn *badger.Txn) error {
+		if _, err := txn.Get(dkey); errors.Is(err, badger.ErrKeyNotFound) {
+			return ErrNotFound
+		} else if err != nil {
+			return err
+		}
+		return txn.Delete(dkey)
+	})
+	if err != nil {
+		return fmt.Errorf("store: purge %s/%s: %w", queue, id, err)
+	}
+	q := s.get(queue)
+	q.mu.Lock()
+	q.dead--
+	q.signal()
+	q.mu.Unlock()
+	if err := s.db.durable(); err != nil {
+		return fmt.Errorf("store: purge %s/%s: purged but not synced: %w", queue, id, err)
+	}
+	return nil
+}

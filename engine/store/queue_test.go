@@ -466,3 +466,42 @@ func TestQueueValidation(t *testing.T) {
 		t.Fatalf("Lease of an empty queue = %v, %v", ms, err)
 	}
 }
+
+// TestQueuePurgeDeadLetter: a purged dead letter is gone for good, also
+// after a restart, the dead count follows, and the queue's other messages
+// are untouched.
+func TestQueuePurgeDeadLetter(t *testing.T) {
+	dir := t.TempDir()
+	db := openAt(t, dir, Options{})
+	q := db.Queues()
+	x1 := enqueue(t, q, "in", "", "x1")
+	enqueue(t, q, "in", "", "x2")
+	lease(t, q, "in", 1)
+	if err := q.DeadLetter(bg, "in", x1, "refused"); err != nil {
+		t.Fatal(err)
+	}
+	p, ok := q.(DeadLetterPurger)
+	if !ok {
+		t.Fatal("the badger queues cannot purge dead letters")
+	}
+	if err := p.PurgeDeadLetter(bg, "in", "ffffffffffffffffffffffffffffffff"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("purging an unknown id: %v, want ErrNotFound", err)
+	}
+	if err := p.PurgeDeadLetter(bg, "in", x1); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := q.Stats(bg, "in"); st.Dead != 0 || st.Ready != 1 {
+		t.Fatalf("Stats after purge = %+v, want no dead letter and x2 ready", st)
+	}
+	if err := p.PurgeDeadLetter(bg, "in", x1); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("purging twice: %v, want ErrNotFound", err)
+	}
+	db.Close()
+	db = openAt(t, dir, Options{})
+	if _, _, err := db.Queues().FindDeadLetter(bg, x1); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("after a restart the purged dead letter is back: %v", err)
+	}
+	if st, _ := db.Queues().Stats(bg, "in"); st.Dead != 0 || st.Ready != 1 {
+		t.Fatalf("Stats after reopen = %+v", st)
+	}
+}

@@ -23,7 +23,7 @@ import (
 // state: everything a runtime uses must belong to the runtime, so that
 // many runtimes can live in one process (parallel tests, flow tests, a
 // reload, a library user).
-var checkedDirs = []string{"engine/flow", "engine/runtime", "engine/admin", "engine/mapping", "engine/oauth", "steps"}
+var checkedDirs = []string{"engine/flow", "engine/runtime", "engine/admin", "engine/admin/monitor", "engine/mapping", "engine/oauth", "steps"}
 
 // allowed lists package-level variables that look mutable but are not
 // state a runtime could share by accident, each with the reason.

@@ -19,6 +19,7 @@ var mayImport = map[string][]string{
 	"engine/runtime":         {"engine/flow", "engine/oauth", "engine/store"},
 	"engine/oauth":           {"engine/flow", "engine/store"},
 	"engine/admin":           {"engine/flow", "engine/runtime", "engine/store"},
+	"engine/admin/monitor":   {"engine/admin"},
 	"engine/metrics":         {"engine/flow", "engine/store"},
 	"engine/store":           {"engine/store/record"},
 	"engine/store/record":    {},

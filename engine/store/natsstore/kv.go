@@ -258,6 +258,8 @@ func (k *kvStore) current(ctx context.Context, storeName, id, subj string) (h kv
 }
 
 func (k *kvStore) Put(ctx context.Context, storeName, id string, value []byte, opt store.PutOptions) error {
+	ctx, cancel := bounded(ctx)
+	defer cancel()
 	if err := checkStoreID("put", storeName, id); err != nil {
 		return err
 	}
@@ -319,6 +321,8 @@ func (k *kvStore) Put(ctx context.Context, storeName, id string, value []byte, o
 }
 
 func (k *kvStore) Get(ctx context.Context, storeName, id string) (store.Entry, error) {
+	ctx, cancel := bounded(ctx)
+	defer cancel()
 	if err := checkStoreID("get", storeName, id); err != nil {
 		return store.Entry{}, err
 	}
@@ -340,6 +344,8 @@ func (k *kvStore) Get(ctx context.Context, storeName, id string) (store.Entry, e
 }
 
 func (k *kvStore) Delete(ctx context.Context, storeName, id string) error {
+	ctx, cancel := bounded(ctx)
+	defer cancel()
 	if err := checkStoreID("delete", storeName, id); err != nil {
 		return err
 	}

@@ -199,6 +199,8 @@ func (l *logStore) Record(ctx context.Context, e store.LogEntry) error {
 // out and reported; a zero Start costs a read of the attempt written
 // before.
 func (l *logStore) RecordBatch(ctx context.Context, es []store.LogEntry) error {
+	ctx, cancel := bounded(ctx)
+	defer cancel()
 	var errs []error
 	valid := make([]store.LogEntry, 0, len(es))
 	for i := range es {

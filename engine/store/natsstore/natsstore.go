@@ -333,6 +333,14 @@ func ttlSeconds(now, exp time.Time) time.Duration {
 	return secs * time.Second
 }
 
+// bounded bounds one operation (its requests and retries) by
+// requestTimeout even when ctx has a later deadline: a request whose
+// answer was lost while the connection failed over would otherwise wait
+// for all of a flow's timeout, holding its message's lease and key.
+func bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, requestTimeout)
+}
+
 // withTimeout bounds a request by requestTimeout when ctx has no deadline.
 func withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 	if _, ok := ctx.Deadline(); ok {

@@ -18,6 +18,8 @@ import (
 // contract, and the package documentation for how they are kept).
 
 func (qs *queueStore) Enqueue(ctx context.Context, name string, m store.Message) (string, error) {
+	ctx, cancel := bounded(ctx)
+	defer cancel()
 	if err := checkQueue("enqueue", name); err != nil {
 		return "", err
 	}
@@ -76,6 +78,8 @@ type pick struct {
 }
 
 func (qs *queueStore) Lease(ctx context.Context, name string, max int, leaseFor time.Duration) ([]store.Message, error) {
+	ctx, cancel := bounded(ctx)
+	defer cancel()
 	if err := checkQueue("lease", name); err != nil {
 		return nil, err
 	}
@@ -228,21 +232,42 @@ func (qs *queueStore) claimOne(ctx context.Context, name string, p *pick, until 
 		if isWrongLastSeq(err) {
 			return nil // another instance changed it first
 		}
-		return err
+		// No answer (a timeout while the cluster fails over) does not
+		// mean no write: a lease written but not known here would hold
+		// the message, and its key, until it expired with nobody working
+		// on it. Read it back.
+		var known bool
+		if rev, known = qs.claimedAnyway(ctx, name, id, p.rev, &st); rev == 0 {
+			if !known {
+				qs.undos.Add(1)
+				go qs.undoLease(name, id, p.rev, st)
+			}
+			return err
+		}
+		qs.s.log.Warn("natsstore: a lease whose write got no answer was made after all; running the message", "queue", name, "id", id)
 	}
 	p.st, p.newRev = st, rev
 	m, err := qs.message(id, &st)
 	if err == nil {
+		// The lease is made: read the content even if the lease's own
+		// write used up the operation's time (a failover).
+		rctx, cancel := withTimeout(context.WithoutCancel(ctx))
 		var e jetstream.KeyValueEntry
-		e, err = qs.bucket.Get(ctx, bodyKey(name, id))
+		e, err = qs.bucket.Get(rctx, bodyKey(name, id))
+		cancel()
 		if err == nil {
 			err = qs.decodeContent(id, e.Value(), &m)
 		}
 	}
 	if err != nil {
-		if ctx.Err() != nil || !(errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) ||
+		if !(errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) ||
 			errors.Is(err, store.ErrCorrupt) || errors.Is(err, store.ErrDecrypt) || errors.Is(err, store.ErrKeyRequired)) {
-			return err // the lease holds; it ends when it expires
+			// Not read now, perhaps later: give the lease back (in the
+			// background, once the store answers) rather than hold the
+			// message and its key, unworked, until the lease ends.
+			qs.undos.Add(1)
+			go qs.undoLease(name, id, p.rev, st)
+			return err
 		}
 		// A message that cannot be read would block its queue or key
 		// forever: it becomes a dead letter, its content kept as it is.
@@ -262,11 +287,77 @@ func (qs *queueStore) claimOne(ctx context.Context, name string, p *pick, until 
 	return nil
 }
 
+// claimedAnyway reads the state of queue/id after a lease write that got
+// no answer. It returns the state's revision when it is the lease st
+// (this instance's, to the same deadline) written over revision prev,
+// else 0; known is false when the state could not be read either.
+func (qs *queueStore) claimedAnyway(ctx context.Context, name, id string, prev uint64, st *qstate) (rev uint64, known bool) {
+	rctx, cancel := withTimeout(context.WithoutCancel(ctx))
+	defer cancel()
+	e, err := qs.bucket.Get(rctx, stateKey(name, id))
+	if err != nil {
+		return 0, errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted)
+	}
+	if e.Revision() <= prev || !sameLease(e.Value(), st) {
+		return 0, true
+	}
+	return e.Revision(), true
+}
+
+// sameLease reports whether a state record is the lease st.
+func sameLease(rec []byte, st *qstate) bool {
+	cur, err := decodeState(rec)
+	return err == nil && cur.holder == st.holder && cur.leaseUntil.Equal(st.leaseUntil) && cur.deliveries == st.deliveries
+}
+
+// undoLease settles a lease write whose outcome could not be read (the
+// cluster failing over): as soon as the state can be read, a lease that
+// was made after all is released, so that the message does not wait,
+// held by nobody, until the lease ends. It gives up after a minute or at
+// close.
+func (qs *queueStore) undoLease(name, id string, prev uint64, st qstate) {
+	defer qs.undos.Done()
+	for end := time.Now().Add(time.Minute); time.Now().Before(end); {
+		select {
+		case <-qs.life.Done():
+			return
+		case <-time.After(500 * time.Millisecond):
+		}
+		ctx, cancel := withTimeout(qs.life)
+		e, err := qs.bucket.Get(ctx, stateKey(name, id))
+		if err != nil {
+			cancel()
+			if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+				return
+			}
+			continue
+		}
+		if e.Revision() <= prev || !sameLease(e.Value(), &st) {
+			cancel()
+			return // the write was not made
+		}
+		free := st
+		free.leaseUntil, free.holder = time.Time{}, ""
+		rev, err := qs.bucket.Update(ctx, stateKey(name, id), free.encode(), e.Revision())
+		cancel()
+		if err == nil {
+			qs.applyState(name, id, free, rev, false, false)
+			qs.s.log.Warn("natsstore: a lease whose write got no answer was made after all; released it", "queue", name, "id", id)
+			return
+		}
+		if isWrongLastSeq(err) {
+			return // changed since: no longer this lease
+		}
+	}
+}
+
 // change applies fn to the state of queue/id with a write conditional on
 // the revision read, retrying when another instance changed it meanwhile.
 // dead says whether the operation is on a dead letter or a live message;
 // the other kind is ErrNotFound. fn returns the new state, or remove.
 func (qs *queueStore) change(ctx context.Context, op, name, id string, dead bool, fn func(st *qstate) (remove bool)) error {
+	ctx, cancel := bounded(ctx)
+	defer cancel()
 	if err := checkQueueID(op, name, id); err != nil {
 		return err
 	}

@@ -32,6 +32,10 @@ type queueStore struct {
 
 	watchCancel context.CancelFunc
 	watchDone   chan struct{}
+	// life ends at close: background work (undoing a lease whose write
+	// got no answer) stops with it; undos counts that work.
+	life  context.Context
+	undos sync.WaitGroup
 
 	mu      sync.Mutex
 	qs      map[string]*queue
@@ -211,7 +215,7 @@ func newQueueStore(ctx context.Context, s *Store) (*queueStore, error) {
 	defer cancel()
 	bucket := b.kv.Bucket()
 	wctx, wcancel := context.WithCancel(context.Background())
-	qs.watchCancel = wcancel
+	qs.watchCancel, qs.life = wcancel, wctx
 	first, err := qs.startWatch(setup)
 	if err != nil {
 		wcancel()
@@ -498,6 +502,7 @@ func (qs *queueStore) advance(rev uint64) {
 func (qs *queueStore) close() {
 	qs.watchCancel()
 	<-qs.watchDone
+	qs.undos.Wait()
 	qs.mu.Lock()
 	defer qs.mu.Unlock()
 	if qs.closed {
