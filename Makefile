@@ -7,7 +7,7 @@ LDFLAGS  := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: build test vet lint fmt schema bench demo clean release image screenshots
+.PHONY: build test vet lint fmt schema bench demo clean release image screenshots cluster-demo
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/stride
@@ -51,6 +51,12 @@ screenshots:
 # The shipped Fitbit flows against the sandbox, end to end, with a report.
 demo: build
 	$(GO) run ./cmd/stride-demo -bin $(BIN) -flows flows
+
+# Three NATS JetStream servers and three stride processes with the shipped
+# flows and the sandbox, on loopback: a burst, a process killed, a NATS
+# server stopped; prints what happened (see docs/SCALE-OUT.md).
+cluster-demo:
+	$(GO) test -count=1 -v -run 'TestClusterOfThreeOnNATS' ./cmd/stride | grep -E 'cluster_test|^(ok|FAIL|---)'
 
 # Static binaries for every platform, version and commit stamped, time
 # zones embedded, with SHA-256 checksums: dist/stride-OS-ARCH, dist/SHA256SUMS.
