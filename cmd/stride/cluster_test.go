@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -221,8 +222,10 @@ func TestClusterOfThreeOnNATS(t *testing.T) {
 		}
 		if m.Status == "SKIPPED" {
 			skipped++
-			if !strings.Contains(m.Error, "runs on instance s") {
-				t.Errorf("a skipped tick does not name the instance that ran it: %q", m.Error)
+			// It names the instance that claimed the tick, unless the
+			// claim could not be read back (a failover).
+			if !skippedTick.MatchString(m.Error) {
+				t.Errorf("a skipped tick does not say where it ran: %q", m.Error)
 			}
 			continue
 		}
@@ -238,6 +241,8 @@ func TestClusterOfThreeOnNATS(t *testing.T) {
 	}
 	t.Logf("%d notifications over 3 instances (s3 killed, NATS node 3 stopped): all imported, none duplicated, %d imports repeated (at least once); %d daily ticks, %d skips", len(notes), again, len(runs), skipped)
 }
+
+var skippedTick = regexp.MustCompile(`^tick \S+ runs on (instance s[123]|another instance)$`)
 
 func tail(s string, n int) string {
 	var lines []string

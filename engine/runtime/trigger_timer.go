@@ -293,8 +293,12 @@ func (r *Runtime) claimTick(f *flow.Flow, at time.Time) bool {
 		return false
 	}
 	holder := "another instance"
-	if e, gerr := s.KV.Get(ctx, store.TimerTickStore, id); gerr == nil {
-		holder = "instance " + string(e.Value)
+	for try := 0; try < 3; try++ { // the claim was just read as there: a failover may hide it a moment
+		if e, gerr := s.KV.Get(ctx, store.TimerTickStore, id); gerr == nil {
+			holder = "instance " + string(e.Value)
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	r.log.Info("timer tick runs on another instance", "flow", f.ID, "tick", at, "by", holder)
 	if lvl := logLevel(f); r.recorder != nil && (lvl == flow.LogInfo || lvl == flow.LogTrace) {
