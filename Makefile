@@ -41,7 +41,7 @@ schema:
 # Go micro-benchmarks, then the loopback load benchmarks (bounded in time).
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./... | tee bench.out
-	$(GO) run ./cmd/stride-bench -duration 3s -rounds 3 -bin $(BIN) binary http webhook reload rss e2e daily | tee bench.md
+	$(GO) run ./cmd/stride-bench -duration 3s -rounds 3 -bin $(BIN) binary http webhook reload rss e2e daily cluster | tee bench.md
 
 # The monitor's browser tests (headless Chromium), saving a PNG of each
 # page they pass to docs/screenshots (shown in the README).

@@ -200,8 +200,9 @@ func freePort() (string, error) {
 }
 
 // startStrideBinary starts `stride run` on the bench flows, with its
-// store in dir (fsync on: the default durability) and its message log.
-func startStrideBinary(bin, dir string) (*server, error) {
+// store in dir (fsync on: the default durability) and its message log;
+// extra arguments follow (e.g. a NATS --store).
+func startStrideBinary(bin, dir string, extra ...string) (*server, error) {
 	flows := filepath.Join(dir, "flows")
 	if err := os.MkdirAll(flows, 0o755); err != nil {
 		return nil, err
@@ -219,7 +220,7 @@ func startStrideBinary(bin, dir string) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "run", "--flows", flows, "--data", filepath.Join(dir, "data"), "--addr", addr, "--admin-addr", admin, "--log-level", "warn", "--min-free-disk", "64MiB")
+	cmd := exec.Command(bin, append([]string{"run", "--flows", flows, "--data", filepath.Join(dir, "data"), "--addr", addr, "--admin-addr", admin, "--log-level", "warn", "--min-free-disk", "64MiB"}, extra...)...)
 	cmd.Env = append(os.Environ(), "CLIENT_SECRET="+benchSigningKey)
 	cmd.Stderr = io.Discard
 	if err := cmd.Start(); err != nil {

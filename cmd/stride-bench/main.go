@@ -79,6 +79,8 @@ func main() {
 			check(benchDaily(os.Stdout, *bin, *flows, *dailyUsers))
 		case "reload":
 			check(benchReload(os.Stdout, 20))
+		case "cluster":
+			check(benchCluster(os.Stdout, *bin, *duration, *rounds, *conc))
 		case "rss":
 			check(benchRSS(os.Stdout, *bin, *flows, *duration))
 		default:

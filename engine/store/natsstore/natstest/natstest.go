@@ -1,7 +1,7 @@
 // Package natstest runs an embedded NATS server with JetStream for tests:
 // on 127.0.0.1, a random port, its storage in the test's temp directory.
-// Only tests import it, so the nats-server module never reaches the
-// stride binary.
+// Only tests and the benchmark program import it, so the nats-server
+// module never reaches the stride binary.
 package natstest
 
 import (
@@ -10,11 +10,20 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 )
+
+// TB is what the helpers need of a test: testing.TB has it, and so can a
+// benchmark program that runs a cluster outside `go test`.
+type TB interface {
+	Helper()
+	TempDir() string
+	Cleanup(func())
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+}
 
 // Server is a running embedded server.
 type Server struct {
@@ -26,7 +35,7 @@ type Server struct {
 
 // Start starts a JetStream-enabled server that shuts down when the test
 // ends.
-func Start(t testing.TB) *Server {
+func Start(t TB) *Server {
 	t.Helper()
 	opts := &server.Options{
 		ServerName: "stride-test",
@@ -50,7 +59,7 @@ func Start(t testing.TB) *Server {
 	return srv
 }
 
-func (srv *Server) start(t testing.TB) {
+func (srv *Server) start(t TB) {
 	t.Helper()
 	s, err := server.NewServer(srv.opts)
 	if err != nil {
@@ -66,7 +75,7 @@ func (srv *Server) start(t testing.TB) {
 
 // Restart stops the server and starts it again on the same port with the
 // same storage, as a crash and a restart would; clients reconnect.
-func (srv *Server) Restart(t testing.TB) {
+func (srv *Server) Restart(t TB) {
 	t.Helper()
 	srv.opts.Port = srv.Addr().(*net.TCPAddr).Port
 	srv.Shutdown()
@@ -86,7 +95,7 @@ type Cluster struct {
 // StartCluster starts n clustered JetStream servers (routes between
 // them on loopback) and waits until they have elected a JetStream meta
 // leader. They shut down when the test ends.
-func StartCluster(t testing.TB, n int) *Cluster {
+func StartCluster(t TB, n int) *Cluster {
 	t.Helper()
 	routePorts := make([]int, n)
 	for i := range routePorts {
@@ -158,7 +167,7 @@ func (c *Cluster) Stop(i int) {
 	c.Servers[i].WaitForShutdown()
 }
 
-func freePort(t testing.TB) int {
+func freePort(t TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
