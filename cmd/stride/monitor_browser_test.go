@@ -238,7 +238,7 @@ on_error:
 			t.Errorf("diagram lacks %q:\n%s", want, text)
 		}
 	}
-	if counts := read(t, ctx, "the failed step's counts", chromedp.Text(css(`#diagram .node.has-errors .counts`))); !strings.Contains(counts, "1 errors") {
+	if counts := read(t, ctx, "the failed step's counts", chromedp.Text(css(`#diagram .node.has-errors .counts`))); !strings.Contains(counts, "1 error") || strings.Contains(counts, "1 errors") {
 		t.Errorf("send-to-erp counts %q, want its one error", counts)
 	}
 	screenshot(t, ctx, "diagram")

@@ -180,6 +180,17 @@ func TestQueueRetriesThenEscalatesThenReplays(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the replayed message", func() bool { return len(sk.got()) == 2 })
+	// The replay's attempt is added to the log after the failed ones:
+	// attempts 1–3 keep their RETRY, RETRY, ESCALATED; 4 is COMPLETED.
+	waitFor(t, "the replay's log entry", func() bool {
+		entries, _ = db.Log().Get(ctx, dead[0].ID)
+		return len(entries) == 4
+	})
+	for i, want := range []string{"RETRY", "RETRY", "ESCALATED", "COMPLETED"} {
+		if entries[i].Attempt != i+1 || entries[i].Status != want {
+			t.Errorf("log entry %d: attempt %d %s, want attempt %d %s", i, entries[i].Attempt, entries[i].Status, i+1, want)
+		}
+	}
 }
 
 func TestHTTPMessagesAreLogged(t *testing.T) {

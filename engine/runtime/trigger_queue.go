@@ -218,16 +218,19 @@ func (c *consumer) process(m store.Message) {
 	if corr == "" {
 		x.CorrelationID = m.ID
 	}
-	attempt := m.Attempts + 1
+	attempt := m.Attempts + 1 // within the retry budget
+	// The message log numbers attempts across replays, so that a replay
+	// adds an entry instead of replacing the failed one.
+	logAttempt := m.PriorAttempts + attempt
 	ctx, span := c.rt.startRun(ctx, x, c.flow, "queue "+c.cfg.Name, trace.SpanKindConsumer, "queue")
-	span.SetAttributes(attribute.Int("stride.attempt", attempt))
+	span.SetAttributes(attribute.Int("stride.attempt", logAttempt))
 	start := time.Now()
 	err := c.flow.Run(ctx, x)
 	status := FinalStatus(x, err)
 	defer func() { endRun(x, span, status, err) }()
 	// Settling (settle) must happen even when the run's context has ended.
 	if err == nil {
-		c.rt.Finish(ctx, x, c.flow, "queue", attempt, start, nil)
+		c.rt.Finish(ctx, x, c.flow, "queue", logAttempt, start, nil)
 		c.settle("ack", m, func(ctx context.Context) error { return c.q.Ack(ctx, c.cfg.Name, m.ID) })
 		return
 	}
@@ -245,7 +248,7 @@ func (c *consumer) process(m store.Message) {
 		// it can be inspected and replayed, and its key moves on.
 		reason := "[" + class + "] " + errText
 		c.rt.log.Error("message failed permanently; moved to the dead letters", "message_id", m.ID, "flow", c.flow.ID, "queue", c.cfg.Name, "class", class, "error", errText)
-		c.rt.Finish(ctx, x, c.flow, "queue", attempt, start, err)
+		c.rt.Finish(ctx, x, c.flow, "queue", logAttempt, start, err)
 		c.settle("dead-lettering", m, func(ctx context.Context) error { return c.q.DeadLetter(ctx, c.cfg.Name, m.ID, reason) })
 		return
 	}
@@ -258,7 +261,7 @@ func (c *consumer) process(m store.Message) {
 		}
 		c.rt.log.Error("message escalated to the dead letters", "message_id", m.ID, "flow", c.flow.ID, "queue", c.cfg.Name, "attempts", attempt, "why", why, "error", errText)
 		status = store.StatusEscalated
-		c.rt.RecordStatus(x, c.flow, "queue", attempt, "ESCALATED", start, err)
+		c.rt.RecordStatus(x, c.flow, "queue", logAttempt, "ESCALATED", start, err)
 		c.rt.observe(c.flow, "queue", "ESCALATED", start, x)
 		c.settle("dead-lettering", m, func(ctx context.Context) error {
 			return c.q.DeadLetter(ctx, c.cfg.Name, m.ID, "["+class+", "+why+"] "+errText)
@@ -267,7 +270,7 @@ func (c *consumer) process(m store.Message) {
 	}
 	c.rt.log.Warn("message failed; will retry", "message_id", m.ID, "flow", c.flow.ID, "attempt", attempt, "retry_in", wait, "error", errText)
 	status = store.StatusRetry
-	c.rt.RecordStatus(x, c.flow, "queue", attempt, "RETRY", start, err)
+	c.rt.RecordStatus(x, c.flow, "queue", logAttempt, "RETRY", start, err)
 	c.rt.observe(c.flow, "queue", "RETRY", start, x)
 	c.settle("retry", m, func(ctx context.Context) error {
 		return c.q.Retry(ctx, c.cfg.Name, m.ID, time.Now().Add(wait), errText)

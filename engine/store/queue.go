@@ -58,7 +58,8 @@ type Queues interface {
 	// DeadLetters lists a queue's dead letters, oldest first.
 	DeadLetters(ctx context.Context, queue string) ([]Message, error)
 	// Replay moves a dead letter back to its queue, at its original place,
-	// with Attempts and Deliveries reset.
+	// with Attempts added to PriorAttempts, then Attempts and Deliveries
+	// reset.
 	Replay(ctx context.Context, queue, id string) error
 	// FindDeadLetter finds a dead letter by id in any queue (for
 	// `stride messages replay ID`).
@@ -85,8 +86,13 @@ type Message struct {
 	Headers     map[string]string
 	Meta        map[string]string
 	// Attempts counts failed attempts (Retry and DeadLetter calls): a
-	// message escalated after three failed attempts says 3.
+	// message escalated after three failed attempts says 3. Replay sets
+	// it back to 0, so that a replayed message has its retries again.
 	Attempts int
+	// PriorAttempts counts the attempts before the replays: the message
+	// log numbers a replayed message's attempts after them, so that its
+	// earlier attempts stay in the log.
+	PriorAttempts int
 	// Deliveries counts leases, including those lost to a crash or an
 	// expired lease: Deliveries much above Attempts+1 points at a message
 	// that kills its consumer.

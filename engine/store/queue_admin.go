@@ -82,7 +82,7 @@ func (s *queueStore) Replay(ctx context.Context, queue, id string) error {
 		if r, err = decodeQrec(v); err != nil {
 			return err
 		}
-		r.attempts, r.deliveries = 0, 0
+		r.prior, r.attempts, r.deliveries = r.prior+r.attempts, 0, 0
 		r.notBefore, r.leaseUntil = time.Time{}, time.Time{}
 		s.setError(&r, id, "")
 		if err := txn.Delete(dkey); err != nil {

@@ -40,6 +40,9 @@ type qrec struct {
 	leaseUntil time.Time
 	content    []byte
 	errBlob    []byte
+	// prior counts the attempts before the last replays (appended to the
+	// record only when not 0; older records end before it).
+	prior int
 }
 
 func (r *qrec) encode() []byte {
@@ -54,6 +57,9 @@ func (r *qrec) encode() []byte {
 	e.Time(r.leaseUntil)
 	e.Bytes(r.content)
 	e.Bytes(r.errBlob)
+	if r.prior > 0 {
+		e.Uvarint(uint64(r.prior))
+	}
 	return e.B
 }
 
@@ -73,6 +79,9 @@ func decodeQrec(rec []byte) (qrec, error) {
 	r.leaseUntil = d.Time()
 	r.content = d.Bytes()
 	r.errBlob = d.Bytes()
+	if d.Err == nil && len(d.B) > 0 {
+		r.prior = d.Int()
+	}
 	if d.Err != nil {
 		return qrec{}, d.Err
 	}
@@ -100,7 +109,7 @@ func decodeContent(b []byte, m *Message) error {
 // message decodes r into a Message, opening its blobs.
 func (s *queueStore) message(id string, r *qrec) (Message, error) {
 	m := Message{
-		ID: id, Key: r.key, Attempts: r.attempts, Deliveries: r.deliveries,
+		ID: id, Key: r.key, Attempts: r.attempts, PriorAttempts: r.prior, Deliveries: r.deliveries,
 		Enqueued: r.enqueued, NotBefore: r.notBefore, LeaseUntil: r.leaseUntil,
 	}
 	if len(r.errBlob) > 0 {

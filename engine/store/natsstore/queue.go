@@ -469,7 +469,7 @@ func (qs *queueStore) DeadLetter(ctx context.Context, name, id, errText string) 
 
 func (qs *queueStore) Replay(ctx context.Context, name, id string) error {
 	return qs.change(ctx, "replay", name, id, true, func(st *qstate) bool {
-		st.attempts, st.deliveries = 0, 0
+		st.prior, st.attempts, st.deliveries = st.prior+st.attempts, 0, 0
 		st.notBefore, st.leaseUntil, st.holder = time.Time{}, time.Time{}, ""
 		st.flags &^= flagDead
 		qs.setError(st, id, "")

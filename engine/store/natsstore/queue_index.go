@@ -82,6 +82,7 @@ type qstate struct {
 	leaseUntil time.Time
 	holder     string // Options.Instance of the lease's holder
 	errBlob    []byte
+	prior      int // attempts before the last replays; appended only when not 0
 }
 
 func (st *qstate) dead() bool { return st.flags&flagDead != 0 }
@@ -98,6 +99,9 @@ func (st *qstate) encode() []byte {
 	e.Time(st.leaseUntil)
 	e.String(st.holder)
 	e.Bytes(st.errBlob)
+	if st.prior > 0 {
+		e.Uvarint(uint64(st.prior))
+	}
 	return e.B
 }
 
@@ -116,6 +120,9 @@ func decodeState(b []byte) (qstate, error) {
 	st.leaseUntil = d.Time()
 	st.holder = d.String()
 	st.errBlob = d.Bytes()
+	if d.Err == nil && len(d.B) > 0 {
+		st.prior = d.Int()
+	}
 	if d.Err != nil || len(d.B) != 0 {
 		return qstate{}, store.ErrCorrupt
 	}
@@ -176,7 +183,7 @@ func (qs *queueStore) setError(st *qstate, id, text string) {
 
 // message is the Message of a state, without its content.
 func (qs *queueStore) message(id string, st *qstate) (store.Message, error) {
-	m := store.Message{ID: id, Key: st.key, Attempts: st.attempts, Deliveries: st.deliveries,
+	m := store.Message{ID: id, Key: st.key, Attempts: st.attempts, PriorAttempts: st.prior, Deliveries: st.deliveries,
 		Enqueued: st.enqueued, NotBefore: st.notBefore, LeaseUntil: st.leaseUntil}
 	if len(st.errBlob) > 0 {
 		e, err := qs.s.openBlob(st.errBlob, st.flags&flagErrSealed != 0, errorAAD(id))

@@ -356,11 +356,18 @@ func qDeadLetter(t *testing.T, open QueuesOpener) {
 	must(t, "replay", q.Replay(bg, "in", k1))
 	wantErr(t, "second replay", q.Replay(bg, "in", k1), store.ErrNotFound, "")
 	ms = lease(t, q, "in", 10, time.Minute)
-	if len(ms) != 1 || ms[0].ID != k1 || ms[0].Attempts != 0 || ms[0].Deliveries != 1 || ms[0].LastError != "" || string(ms[0].Body) != "k1" {
-		t.Fatalf("after replay leased %s, want k1 reset", describe(ms))
+	if len(ms) != 1 || ms[0].ID != k1 || ms[0].Attempts != 0 || ms[0].PriorAttempts != 2 || ms[0].Deliveries != 1 || ms[0].LastError != "" || string(ms[0].Body) != "k1" {
+		t.Fatalf("after replay leased %s, want k1 reset, its 2 attempts before the replay kept as prior", describe(ms))
 	}
 	if dead, _ := q.DeadLetters(bg, "in"); len(dead) != 1 || dead[0].ID != k2 {
 		t.Fatalf("dead letters after replay = %s", describe(dead))
+	}
+	// Failing again and replayed again: the prior attempts add up.
+	must(t, "dead letter replayed", q.DeadLetter(bg, "in", k1, "again"))
+	must(t, "replay again", q.Replay(bg, "in", k1))
+	ms = lease(t, q, "in", 10, time.Minute)
+	if len(ms) != 1 || ms[0].ID != k1 || ms[0].Attempts != 0 || ms[0].PriorAttempts != 3 {
+		t.Fatalf("after a second replay leased %s, want k1 with 3 prior attempts", describe(ms))
 	}
 	must(t, "ack replayed", q.Ack(bg, "in", k1))
 }

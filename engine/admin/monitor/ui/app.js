@@ -118,8 +118,8 @@ async function flowPage(id) {
     for (const [at, list] of boxes) {
       const n = c.steps[at] || { runs: 0, errors: 0 };
       for (const { box, counts } of list) {
-        counts.replaceChildren(el('span', { class: 'runs' }, `${n.runs} runs`), ' · ',
-          el('span', { class: n.errors ? 'errs' : '' }, `${n.errors} errors`));
+        counts.replaceChildren(el('span', { class: 'runs' }, `${n.runs} ${n.runs === 1 ? 'run' : 'runs'}`), ' · ',
+          el('span', { class: n.errors ? 'errs' : '' }, `${n.errors} ${n.errors === 1 ? 'error' : 'errors'}`));
         box.classList.toggle('has-errors', n.errors > 0);
       }
     }
