@@ -423,6 +423,9 @@ type Approval struct {
 	User   string   `json:"user"`   // default FitbitOptions.DefaultUser
 	Scopes []string `json:"scopes"` // granted = requested ∩ Scopes; empty: all requested
 	Deny   bool     `json:"deny"`
+	// Page shows the consent page instead of answering at once: a browser
+	// (a person, or a browser test) clicks Allow or Deny there.
+	Page bool `json:"page"`
 }
 
 // QueueApproval queues an answer of the authorization page, for clients

@@ -109,13 +109,14 @@ func (f *Fitbit) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		fail("invalid_request", "code_challenge must be the 43-character base64url SHA-256 of the code verifier.")
 		return
 	}
-	user, allow, deny := q.Get("sandbox_user"), strings.Fields(q.Get("sandbox_scopes")), q.Get("sandbox_deny") == "1"
+	user, allow, deny := q.Get("sandbox_user"), formScopes(q["sandbox_scopes"]), q.Get("sandbox_deny") == "1"
+	page := false // a queued approval for a browser: show the consent page
 	if !q.Has("sandbox_user") && !q.Has("sandbox_scopes") && !q.Has("sandbox_deny") {
 		f.mu.Lock()
 		if len(f.approvals) > 0 {
 			a := f.approvals[0]
 			f.approvals = f.approvals[1:]
-			user, allow, deny = a.User, a.Scopes, a.Deny
+			user, allow, deny, page = a.User, a.Scopes, a.Deny, a.Page
 		}
 		f.mu.Unlock()
 	}
@@ -127,6 +128,10 @@ func (f *Fitbit) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	granted := dedupSorted(requested)
+	if page {
+		consentPage(w, r, "Fitbit", user, granted)
+		return
+	}
 	if len(allow) > 0 {
 		granted = slices.DeleteFunc(granted, func(s string) bool { return !slices.Contains(allow, s) })
 	}

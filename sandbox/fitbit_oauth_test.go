@@ -1,8 +1,10 @@
 package sandbox
 
 import (
+	"html"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -400,5 +402,46 @@ func TestFailNextInjectsBeforeAnything(t *testing.T) {
 	}
 	if f.Stats().InjectedFailures != 3 {
 		t.Errorf("stats %+v", f.Stats())
+	}
+}
+
+// A browser's approval shows the consent page; its form, sent back with
+// some boxes unticked, grants those scopes; Deny denies.
+func TestConsentPageForABrowser(t *testing.T) {
+	f, _ := startFitbit(t, FitbitOptions{})
+	input := regexp.MustCompile(`<input type="(hidden|checkbox)" name="([^"]+)" value="([^"]*)"`)
+	page := func() url.Values {
+		t.Helper()
+		f.QueueApproval(Approval{User: "GRACE3", Page: true})
+		r := get(t, authorizeURL(f, "activity profile sleep", "st-9", nil))
+		if r.status != http.StatusOK || !strings.Contains(string(r.raw), `id="allow"`) || !strings.Contains(string(r.raw), "GRACE3") {
+			t.Fatalf("consent page: %d %s", r.status, r.raw)
+		}
+		form := url.Values{}
+		for _, m := range input.FindAllStringSubmatch(string(r.raw), -1) {
+			if m[1] == "checkbox" && m[3] == "sleep" {
+				continue // the user unticks sleep
+			}
+			form.Add(html.UnescapeString(m[2]), html.UnescapeString(m[3]))
+		}
+		return form
+	}
+	form := page()
+	r := get(t, f.URL+"/oauth2/authorize?"+form.Encode())
+	if r.status != http.StatusFound {
+		t.Fatalf("Allow: %d %s", r.status, r.raw)
+	}
+	loc, _ := url.Parse(r.header.Get("Location"))
+	if loc.Query().Get("state") != "st-9" {
+		t.Fatalf("Allow redirected to %s", loc)
+	}
+	if tk := tokensOf(t, exchange(t, f, loc.Query().Get("code"), testVerifier)); tk.user != "GRACE3" || tk.scope != "activity profile" {
+		t.Errorf("granted %q to %q, want activity profile (sleep unticked) to GRACE3", tk.scope, tk.user)
+	}
+	form = page()
+	form.Set("sandbox_deny", "1")
+	r = get(t, f.URL+"/oauth2/authorize?"+form.Encode())
+	if loc, _ := url.Parse(r.header.Get("Location")); r.status != http.StatusFound || loc.Query().Get("error") != "access_denied" {
+		t.Errorf("Deny: %d %s", r.status, r.header.Get("Location"))
 	}
 }

@@ -136,13 +136,14 @@ func (g *GoogleHealth) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusFound)
 	}
 
-	user, allow, deny := q.Get("sandbox_user"), strings.Fields(q.Get("sandbox_scopes")), q.Get("sandbox_deny") == "1"
+	user, allow, deny := q.Get("sandbox_user"), formScopes(q["sandbox_scopes"]), q.Get("sandbox_deny") == "1"
+	page := false // a queued approval for a browser: show the consent page
 	if !q.Has("sandbox_user") && !q.Has("sandbox_scopes") && !q.Has("sandbox_deny") {
 		g.mu.Lock()
 		if len(g.approvals) > 0 {
 			a := g.approvals[0]
 			g.approvals = g.approvals[1:]
-			user, allow, deny = a.User, a.Scopes, a.Deny
+			user, allow, deny, page = a.User, a.Scopes, a.Deny, a.Page
 		}
 		g.mu.Unlock()
 	}
@@ -154,6 +155,10 @@ func (g *GoogleHealth) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	granted := slices.Compact(slices.Sorted(slices.Values(requested)))
+	if page {
+		consentPage(w, r, "Google", user, granted)
+		return
+	}
 	if len(allow) > 0 {
 		granted = slices.DeleteFunc(granted, func(s string) bool {
 			return !slices.ContainsFunc(allow, func(a string) bool { return googleScopeMatches(a, s) })

@@ -320,10 +320,20 @@ func TestConsentChainInABrowser(t *testing.T) {
 			func() string { return e.Google.HealthUserID("NOVA7") }},
 	} {
 		t.Run(c.provider, func(t *testing.T) {
-			c.approve(sandbox.Approval{User: c.user})
+			c.approve(sandbox.Approval{User: c.user, Page: true})
 			start := time.Now()
+			// connect → the provider's consent page (the user and the
+			// scopes asked for), where the user clicks Allow.
 			browse(t, ctx, "connect "+c.provider,
 				chromedp.Navigate("http://"+e.Addr+c.connect),
+				chromedp.WaitVisible(chromedp.CSS(`#allow`)))
+			if who := read(t, ctx, "the consent page's user", chromedp.Text(chromedp.CSS(`#user`))); who != c.user {
+				t.Fatalf("the consent page is for %q, want %s", who, c.user)
+			}
+			screenshot(t, ctx, "provider-consent-"+c.provider)
+			browse(t, ctx, "allow on "+c.provider+"'s consent page",
+				chromedp.Click(chromedp.CSS(`#allow`)),
+				chromedp.WaitNotPresent(chromedp.CSS(`#allow`)),
 				chromedp.WaitVisible(chromedp.CSS(`h1`)))
 			heading := read(t, ctx, "heading", chromedp.Text(chromedp.CSS(`h1`)))
 			page := read(t, ctx, "page", chromedp.Text(chromedp.CSS(`body`)))
