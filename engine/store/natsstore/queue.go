@@ -53,6 +53,7 @@ func (qs *queueStore) Enqueue(ctx context.Context, name string, m store.Message)
 		return "", fmt.Errorf("store: enqueue %s: %w", name, err)
 	}
 	qs.applyState(name, id, st, rev, false, false)
+	qs.waitApplied(ctx, rev)
 	return id, nil
 }
 
@@ -158,7 +159,12 @@ func (qs *queueStore) pick(name string, n int, now time.Time, skip map[string]bo
 				continue
 			}
 		}
-		if e.pending || e.leasing || e.leased(now) || e.st.notBefore.After(now) || skip[e.id] {
+		// A state the watch has not delivered yet (this instance's own
+		// write) waits until it has: by then every state written before
+		// it — an earlier message of its key enqueued on another
+		// instance — is in the index too, so per-key order holds across
+		// instances.
+		if e.pending || e.leasing || e.leased(now) || e.st.notBefore.After(now) || skip[e.id] || e.rev > qs.applied {
 			block(key)
 			continue
 		}
@@ -425,6 +431,7 @@ func (qs *queueStore) change(ctx context.Context, op, name, id string, dead bool
 				qs.get(name).used = true
 				qs.mu.Unlock()
 				qs.applyState(name, id, st, nrev, false, false)
+				qs.waitApplied(ctx, nrev)
 				return nil
 			}
 			if !isWrongLastSeq(err) {

@@ -41,6 +41,8 @@ type queueStore struct {
 	qs      map[string]*queue
 	removed map[string]uint64 // ids removed by this instance → the marker's revision, until the watch passes it
 	applied uint64            // the last revision the watch applied
+	// caughtUp is closed (and replaced) whenever applied moves on.
+	caughtUp chan struct{}
 	closed  bool
 
 	idMu   sync.Mutex
@@ -217,7 +219,7 @@ func newQueueStore(ctx context.Context, s *Store) (*queueStore, error) {
 		return nil, err
 	}
 	qs := &queueStore{s: s, bucket: b.kv, stream: b.stream, name: b.name, subj: b.subj,
-		qs: make(map[string]*queue), removed: make(map[string]uint64), watchDone: make(chan struct{})}
+		qs: make(map[string]*queue), removed: make(map[string]uint64), watchDone: make(chan struct{}), caughtUp: make(chan struct{})}
 	setup, cancel := withTimeout(ctx)
 	defer cancel()
 	bucket := b.kv.Bucket()
@@ -503,8 +505,37 @@ func (qs *queueStore) applyRemove(name, id string, rev uint64, watched bool) {
 func (qs *queueStore) advance(rev uint64) {
 	if rev > qs.applied {
 		qs.applied = rev
+		close(qs.caughtUp)
+		qs.caughtUp = make(chan struct{})
 	}
 }
+
+// waitApplied waits, at most watchCatchUp, until the watch has applied
+// revision rev — this instance's own write — so that a Lease right after
+// it can take the message (Lease takes only what the watch has passed;
+// see pick). A watch that is behind (a reconnect) only delays the lease.
+func (qs *queueStore) waitApplied(ctx context.Context, rev uint64) {
+	t := time.NewTimer(watchCatchUp)
+	defer t.Stop()
+	for {
+		qs.mu.Lock()
+		done, ch := qs.applied >= rev || qs.closed, qs.caughtUp
+		qs.mu.Unlock()
+		if done {
+			return
+		}
+		select {
+		case <-ch:
+		case <-t.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// watchCatchUp bounds how long a write waits for the watch to see it.
+const watchCatchUp = 2 * time.Second
 
 func (qs *queueStore) close() {
 	qs.watchCancel()

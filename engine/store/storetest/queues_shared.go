@@ -38,6 +38,28 @@ func TestSharedQueues(t *testing.T, open SharedQueuesOpener) {
 		})
 		wantErr(t, "ack on a of what b acked", a.Ack(bg, "work", id), store.ErrNotFound, id)
 	})
+	t.Run("KeyOrderAcrossEnqueuers", func(t *testing.T) {
+		// a enqueues the first message of a key, then b the second; b
+		// leases at once, before it may have seen a's message: it must
+		// not take the second while the first waits.
+		a, b := open(t)
+		for i := range 30 {
+			key := "user-" + strconv.Itoa(i)
+			first := enqueue(t, a, "work", key, key+"/1")
+			enqueue(t, b, "work", key, key+"/2")
+			for _, m := range lease(t, b, "work", 10, time.Minute) {
+				if m.Key == key && m.ID != first {
+					t.Fatalf("b leased %s while the earlier %s of its key, enqueued on a, waited", m.Body, key+"/1")
+				}
+				must(t, "ack", b.Ack(bg, "work", m.ID))
+			}
+			for _, q := range []store.Queues{a, b} {
+				for _, m := range lease(t, q, "work", 10, time.Minute) {
+					must(t, "ack", q.Ack(bg, "work", m.ID))
+				}
+			}
+		}
+	})
 	t.Run("LeaseExpiresForTheOther", func(t *testing.T) {
 		a, b := open(t)
 		id := enqueue(t, a, "work", "k", "1")
