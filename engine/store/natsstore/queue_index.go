@@ -43,7 +43,7 @@ type queueStore struct {
 	applied uint64            // the last revision the watch applied
 	// caughtUp is closed (and replaced) whenever applied moves on.
 	caughtUp chan struct{}
-	closed  bool
+	closed   bool
 
 	idMu   sync.Mutex
 	lastID int64
