@@ -61,7 +61,14 @@ func openStore(t *testing.T) *store.DB {
 // startRuntime serves the flows over HTTP with a real store.
 func startRuntime(t *testing.T, db *store.DB, files ...string) (*httptest.Server, *runtime.Runtime) {
 	t.Helper()
-	rt := runtime.New(runtime.Options{Services: &flow.Services{KV: db.KV(), Queues: db.Queues(), Log: db.Log()}})
+	return startRuntimeWith(t, runtime.Options{Services: &flow.Services{KV: db.KV(), Queues: db.Queues(), Log: db.Log()}}, files...)
+}
+
+// startRuntimeWith starts a runtime made with o on the flows and serves it
+// over HTTP until the test ends.
+func startRuntimeWith(t *testing.T, o runtime.Options, files ...string) (*httptest.Server, *runtime.Runtime) {
+	t.Helper()
+	rt := runtime.New(o)
 	rt.Swap(load(t, files...))
 	if err := rt.Start(t.Context()); err != nil {
 		t.Fatal(err)

@@ -20,16 +20,7 @@ import (
 // Services name the instance.
 func sharedRuntime(t *testing.T, db *store.DB, instance string, clock runtime.Clock, files ...string) *runtime.Runtime {
 	t.Helper()
-	rt := runtime.New(runtime.Options{Clock: clock, Services: &flow.Services{KV: db.KV(), Queues: db.Queues(), Log: db.Log(), Instance: instance}})
-	rt.Swap(load(t, files...))
-	if err := rt.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = rt.Stop(ctx)
-	})
+	_, rt := startRuntimeWith(t, runtime.Options{Clock: clock, Services: &flow.Services{KV: db.KV(), Queues: db.Queues(), Log: db.Log(), Instance: instance}}, files...)
 	return rt
 }
 

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -71,19 +70,7 @@ func (a *api) calls() ([]string, []string) {
 
 func startTraced(t *testing.T, db *store.DB, tracer trace.Tracer, files []string) (*httptest.Server, *runtime.Runtime) {
 	t.Helper()
-	rt := runtime.New(runtime.Options{Services: &flow.Services{KV: db.KV(), Queues: db.Queues(), Log: db.Log()}, Tracer: tracer})
-	rt.Swap(load(t, files...))
-	if err := rt.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(rt)
-	t.Cleanup(func() {
-		srv.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = rt.Stop(ctx)
-	})
-	return srv, rt
+	return startRuntimeWith(t, runtime.Options{Services: &flow.Services{KV: db.KV(), Queues: db.Queues(), Log: db.Log()}, Tracer: tracer}, files...)
 }
 
 func post(t *testing.T, url string, header map[string]string) *http.Response {

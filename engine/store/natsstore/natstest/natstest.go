@@ -37,10 +37,22 @@ type Server struct {
 // ends.
 func Start(t TB) *Server {
 	t.Helper()
-	opts := &server.Options{
-		ServerName: "stride-test",
+	srv := &Server{opts: serverOptions(t, "stride-test", -1)}
+	srv.start(t)
+	t.Cleanup(func() {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+	})
+	return srv
+}
+
+// serverOptions are a test server's: JetStream on loopback, storage in
+// a temp dir, no logs, no signal handlers.
+func serverOptions(t TB, name string, port int) *server.Options {
+	return &server.Options{
+		ServerName: name,
 		Host:       "127.0.0.1",
-		Port:       -1,
+		Port:       port,
 		JetStream:  true,
 		StoreDir:   t.TempDir(),
 		NoLog:      true,
@@ -50,13 +62,6 @@ func Start(t TB) *Server {
 		JetStreamMaxMemory: 64 << 20,
 		JetStreamMaxStore:  1 << 40,
 	}
-	srv := &Server{opts: opts}
-	srv.start(t)
-	t.Cleanup(func() {
-		srv.Shutdown()
-		srv.WaitForShutdown()
-	})
-	return srv
 }
 
 func (srv *Server) start(t TB) {
@@ -108,19 +113,9 @@ func StartCluster(t TB, n int) *Cluster {
 	c := &Cluster{}
 	var urls []string
 	for i := range n {
-		opts := &server.Options{
-			ServerName:         fmt.Sprintf("stride-test-%d", i+1),
-			Host:               "127.0.0.1",
-			Port:               freePort(t),
-			JetStream:          true,
-			StoreDir:           t.TempDir(),
-			NoLog:              true,
-			NoSigs:             true,
-			JetStreamMaxMemory: 64 << 20,
-			JetStreamMaxStore:  1 << 40,
-			Cluster:            server.ClusterOpts{Name: "stride-test", Host: "127.0.0.1", Port: routePorts[i]},
-			Routes:             routes,
-		}
+		opts := serverOptions(t, fmt.Sprintf("stride-test-%d", i+1), freePort(t))
+		opts.Cluster = server.ClusterOpts{Name: "stride-test", Host: "127.0.0.1", Port: routePorts[i]}
+		opts.Routes = routes
 		srv := &Server{opts: opts}
 		srv.start(t)
 		c.Servers = append(c.Servers, srv)
