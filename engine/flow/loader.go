@@ -138,7 +138,7 @@ func (l *loader) loadFile(src Source) *Flow {
 		if errors.Is(err, io.EOF) {
 			l.errs.add(Pos{File: src.Name, Line: 1, Col: 1}, "the file is empty; a flow starts with `flow: <id>`")
 		} else {
-			l.yamlError(src.Name, err)
+			l.yamlError(src.Name, src.Data, err)
 		}
 		return nil
 	}
@@ -146,7 +146,7 @@ func (l *loader) loadFile(src Source) *Flow {
 	if err := dec.Decode(&extra); err == nil {
 		l.errs.add(posOf(src.Name, &extra), "a flow file holds one flow; start another file for the second document")
 	} else if !errors.Is(err, io.EOF) {
-		l.yamlError(src.Name, err)
+		l.yamlError(src.Name, src.Data, err)
 		return nil
 	}
 	root := resolveAlias(doc.Content[0])
@@ -224,8 +224,8 @@ func flowKeyPos(file string, root *yaml.Node) Pos {
 }
 
 // yamlError records a YAML syntax error at its position, with advice.
-func (l *loader) yamlError(file string, err error) {
-	l.errs = append(l.errs, yamlSyntaxError(file, err))
+func (l *loader) yamlError(file string, data []byte, err error) {
+	l.errs = append(l.errs, yamlSyntaxError(file, data, err))
 }
 
 // checkSet runs the checks that need every flow: unique ids, unique HTTP

@@ -262,7 +262,7 @@ func ParseYAML(file string, data []byte) (*yaml.Node, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, nil
 		}
-		return nil, ErrorList{yamlSyntaxError(file, err)}
+		return nil, ErrorList{yamlSyntaxError(file, data, err)}
 	}
 	root := doc.Content[0]
 	var extra yaml.Node
@@ -270,7 +270,7 @@ func ParseYAML(file string, data []byte) (*yaml.Node, error) {
 	case err == nil:
 		return root, ErrorList{{Pos: posOf(file, &extra), Msg: "a second YAML document (---): the file holds one; start another file for the second"}}
 	case !errors.Is(err, io.EOF):
-		return nil, ErrorList{yamlSyntaxError(file, err)}
+		return nil, ErrorList{yamlSyntaxError(file, data, err)}
 	}
 	return root, nil
 }
@@ -298,9 +298,9 @@ func Unmarshal(file string, data []byte, v any) error {
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-// yamlSyntaxError turns a YAML syntax error into a positioned error with
-// advice a consultant can act on. The parser names the line only.
-func yamlSyntaxError(file string, err error) *Error {
+// yamlSyntaxError turns a YAML syntax error in data, the content of
+// file, into a positioned error with advice a consultant can act on.
+func yamlSyntaxError(file string, data []byte, err error) *Error {
 	msg := err.Error()
 	pos := Pos{File: file, Line: 1, Col: 1}
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
@@ -313,9 +313,40 @@ func yamlSyntaxError(file string, err error) *Error {
 	case strings.Contains(msg, "found character that cannot start any token"):
 		msg += " (is there a tab? indent with spaces only)"
 	case strings.Contains(msg, "did not find expected key"), strings.Contains(msg, "did not find expected '-' indicator"):
-		msg += " (check the indentation of this line and the lines above it)"
+		// The parser names the line where the enclosing block starts,
+		// not the line that breaks it: find that one.
+		if line, col := misindentedLine(data, pos.Line, msg); line > 0 {
+			msg += fmt.Sprintf(" (this line's indentation does not fit the block that starts at line %d)", pos.Line)
+			pos.Line, pos.Col = line, col
+		} else {
+			msg += " (check the indentation of this line and the lines below it)"
+		}
 	case strings.Contains(msg, "mapping values are not allowed"):
 		msg += " (a value contains \": \"? put it in quotes; or the indentation is off)"
 	}
 	return &Error{Pos: pos, Msg: "invalid YAML: " + msg}
+}
+
+// misindentedLine finds the line that breaks the block starting at line
+// from with the parser error msg: the first line whose prefix of the
+// file (it and the lines above) already fails with msg. It returns 0
+// when none does. Only the error path pays for it: a parse per line,
+// for at most misindentScan lines (a flow file is far shorter; a huge
+// file gets the parser's line).
+const misindentScan = 400
+
+func misindentedLine(data []byte, from int, msg string) (line, col int) {
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	for k := from + 1; k <= len(lines) && k <= from+misindentScan; k++ {
+		var n yaml.Node
+		err := yaml.Unmarshal(bytes.Join(lines[:k], nil), &n)
+		if err == nil {
+			continue
+		}
+		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil && m[2] == msg {
+			text := lines[k-1]
+			return k, len(text) - len(bytes.TrimLeft(text, " ")) + 1
+		}
+	}
+	return 0, 0
 }

@@ -102,3 +102,32 @@ func TestFlowTypesDecodeOnlyInAFlow(t *testing.T) {
 		t.Errorf("error %v", err)
 	}
 }
+
+// A mis-indented line is named, not the line where its block starts
+// (which is all the YAML parser says), in flows and other YAML files.
+func TestMisindentedLineIsTheOneReported(t *testing.T) {
+	for _, c := range []struct {
+		name, src string
+		line, col int
+	}{
+		{"a key one space short", "flow: x\ntrigger: {http: {path: /x}}\nsteps:\n  - set:\n      body: hi\n     properties: {a: b}\n  - respond: {status: 200}\n", 6, 6},
+		{"a step two spaces deep", "flow: y\ntrigger: {http: {path: /y}}\nsteps:\n  - set:\n      body: hi\n    - respond: {status: 200}\n", 6, 5},
+		{"a trigger option one space off", "flow: w\ntrigger:\n  http: {path: /w}\n   methods: [GET]\nsteps:\n  - respond: {status: 200}\n", 4, 4},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := flow.Load([]flow.Source{{Name: "f.yaml", Data: []byte(c.src)}})
+			var el flow.ErrorList
+			if !errors.As(err, &el) || len(el) != 1 {
+				t.Fatalf("errors %v", err)
+			}
+			if el[0].Pos.Line != c.line || el[0].Pos.Col != c.col || !strings.Contains(el[0].Msg, "indentation does not fit the block that starts at line") {
+				t.Errorf("%v, want line %d col %d", el[0], c.line, c.col)
+			}
+			// The same through the one decoder (flow tests, mappings).
+			var v map[string]any
+			if err := flow.Unmarshal("f.yaml", []byte(c.src), &v); !errors.As(err, &el) || el[0].Pos.Line != c.line {
+				t.Errorf("Unmarshal: %v, want line %d", err, c.line)
+			}
+		})
+	}
+}
