@@ -327,14 +327,15 @@ func yamlSyntaxError(file string, data []byte, err error) *Error {
 	return &Error{Pos: pos, Msg: "invalid YAML: " + msg}
 }
 
+// misindentScan bounds misindentedLine's search.
+const misindentScan = 400
+
 // misindentedLine finds the line that breaks the block starting at line
 // from with the parser error msg: the first line whose prefix of the
 // file (it and the lines above) already fails with msg. It returns 0
 // when none does. Only the error path pays for it: a parse per line,
 // for at most misindentScan lines (a flow file is far shorter; a huge
 // file gets the parser's line).
-const misindentScan = 400
-
 func misindentedLine(data []byte, from int, msg string) (line, col int) {
 	lines := bytes.SplitAfter(data, []byte("\n"))
 	for k := from + 1; k <= len(lines) && k <= from+misindentScan; k++ {
