@@ -25,6 +25,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"strconv"
 	"sync"
 	"time"
 
@@ -64,6 +65,36 @@ type Monitor struct {
 
 	mu       sync.Mutex
 	sessions map[string]time.Time // session id → expiry
+	failed   []time.Time          // wrong tokens within the last loginWindow
+}
+
+// Guessing the token: at most maxFailedLogins wrong ones per loginWindow
+// (the whole listener: a guesser changes address easily); then every
+// login answers 429 until the window has passed.
+const (
+	maxFailedLogins = 10
+	loginWindow     = time.Minute
+)
+
+// loginBlocked reports whether too many wrong tokens came lately.
+func (m *Monitor) loginBlocked() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cut := m.now().Add(-loginWindow)
+	kept := m.failed[:0]
+	for _, t := range m.failed {
+		if t.After(cut) {
+			kept = append(kept, t)
+		}
+	}
+	m.failed = kept
+	return len(m.failed) >= maxFailedLogins
+}
+
+func (m *Monitor) loginFailed() {
+	m.mu.Lock()
+	m.failed = append(m.failed, m.now())
+	m.mu.Unlock()
 }
 
 // Mount serves the monitor on a's listener: the page at /, its files
@@ -151,7 +182,13 @@ func (m *Monitor) doLogin(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
+	if m.loginBlocked() {
+		w.Header().Set("Retry-After", strconv.Itoa(int(loginWindow/time.Second)))
+		m.renderLogin(w, http.StatusTooManyRequests, loginData{Error: "Too many wrong tokens in the last minute; try again in a minute."})
+		return
+	}
 	if err := r.ParseForm(); err != nil || !m.checkToken(r.PostForm.Get("token")) {
+		m.loginFailed()
 		m.renderLogin(w, http.StatusUnauthorized, loginData{Error: "That is not the admin token (STRIDE_ADMIN_TOKEN)."})
 		return
 	}

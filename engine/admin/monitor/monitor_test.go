@@ -2,6 +2,7 @@ package monitor_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -260,5 +261,24 @@ func TestWithoutATokenThePageIsOpen(t *testing.T) {
 	}
 	if _, body := do(t, c, "GET", srv.URL+"/admin/session", nil); !strings.Contains(body, `"auth": "open"`) {
 		t.Fatalf("session without a token: %s", body)
+	}
+}
+
+// Guessing the token: after 10 wrong ones within a minute every login,
+// the right token too, answers 429 with Retry-After.
+func TestLoginGuessesAreLimited(t *testing.T) {
+	srv := newServer(t, token, false)
+	c := browser(t, srv)
+	for i := range 10 {
+		if resp, _ := login(t, c, srv, fmt.Sprintf("guess-%d", i)); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d, want 401", i, resp.StatusCode)
+		}
+	}
+	resp, page := login(t, c, srv, token)
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" || !strings.Contains(page, "Too many wrong tokens") {
+		t.Fatalf("after 10 wrong tokens: %d %q, want 429 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if len(resp.Cookies()) != 0 {
+		t.Fatal("a blocked login got a session")
 	}
 }
