@@ -102,10 +102,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		}
 		return 1
 	}
-	for _, id := range set.Bind(lookup) {
-		f := set.Flow(id)
-		log.Warn("flow not started", "flow", id, "reason", f.Disabled)
-	}
+	set.LogNotStarted(log, set.Bind(lookup))
 
 	// Take over SIGINT/SIGTERM before anything listens: once health says
 	// ok, a signal must mean a clean shutdown (exit 0), not the default

@@ -438,6 +438,10 @@ func TestRunDisablesFlowWithMissingVariable(t *testing.T) {
 			t.Errorf("no log line about flow %s and NEEDED_VAR:\n%s", id, stderr)
 		}
 	}
+	// A warning for each cause, an info line for what only depends on one.
+	if !strings.Contains(stderr, `level=WARN msg="flow not started" flow=callee`) || !strings.Contains(stderr, `level=INFO msg="flow not started" flow=caller`) {
+		t.Errorf("want a WARN for callee (its own cause) and an INFO for caller (it calls callee):\n%s", stderr)
+	}
 }
 
 func TestRunEnvFileAndProcessEnv(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strings"
 )
@@ -25,6 +26,10 @@ type Flow struct {
 
 	// Disabled says why the flow does not run (missing variables), or "".
 	Disabled string
+	// DisabledBy names the flow whose being disabled disabled this one
+	// (a flow it calls, a connection it uses); "" when the cause is the
+	// flow's own.
+	DisabledBy string
 
 	env         map[string]string
 	secret      map[string]string
@@ -107,6 +112,23 @@ func (s *FlowSet) Redact(text string) string {
 // is unset. The engine never reads the process environment itself.
 type Lookup func(name string) (value string, ok bool)
 
+// LogNotStarted logs why each of the flows ids of s is not started: a
+// warning for a flow with a cause of its own, an info line for one that
+// only depends on such a flow (its cause is warned about already).
+func (s *FlowSet) LogNotStarted(log *slog.Logger, ids []string) {
+	for _, id := range ids {
+		f := s.Flow(id)
+		if f == nil {
+			continue
+		}
+		if f.DisabledBy != "" {
+			log.Info("flow not started", "flow", id, "reason", f.Disabled)
+			continue
+		}
+		log.Warn("flow not started", "flow", id, "reason", f.Disabled)
+	}
+}
+
 // Bind resolves every flow's env and secret variables through lookup.
 // A flow with a required variable unset is disabled with the reason, and
 // so is every flow that calls it (transitively). It returns the names of
@@ -114,7 +136,7 @@ type Lookup func(name string) (value string, ok bool)
 func (s *FlowSet) Bind(lookup Lookup) []string {
 	var secretValues []string
 	for _, f := range s.order {
-		f.Disabled = ""
+		f.Disabled, f.DisabledBy = "", ""
 		var missing []string
 		f.env = resolve(f.Env, lookup, &missing, nil)
 		f.secret = resolve(f.Secrets, lookup, &missing, &secretValues)
@@ -137,6 +159,7 @@ func (s *FlowSet) Bind(lookup Lookup) []string {
 			for _, c := range f.calls {
 				if t := s.flows[c]; t != nil && t.Disabled != "" {
 					f.Disabled = fmt.Sprintf("calls %s, which is disabled (%s)", c, t.Disabled)
+					f.DisabledBy = c
 					changed = true
 					break
 				}
@@ -144,6 +167,7 @@ func (s *FlowSet) Bind(lookup Lookup) []string {
 			for _, c := range f.uses {
 				if t := s.flows[c]; f.Disabled == "" && t != nil && t.Disabled != "" {
 					f.Disabled = fmt.Sprintf("uses connection %s, which is disabled (%s)", c, t.Disabled)
+					f.DisabledBy = c
 					changed = true
 				}
 			}

@@ -230,9 +230,7 @@ func (r *Reloader) reload(o ReloadOptions) ReloadResult {
 		res.Err = fmt.Errorf("%w: %s", ErrWouldStopFlows, strings.Join(names, ", "))
 		return res
 	}
-	for _, id := range disabled {
-		r.Log.Warn("flow not started", "flow", id, "reason", set.Flow(id).Disabled)
-	}
+	set.LogNotStarted(r.Log, disabled)
 	r.RT.Swap(set)
 	res.OK, res.Result, res.Stopped = true, ResultOK, stops
 	res.Versions = map[string]string{}
