@@ -2,7 +2,10 @@ package runtime_test
 
 import (
 	"context"
+	"fmt"
+	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -92,4 +95,28 @@ func serveRuntime(t *testing.T, rt *runtime.Runtime) *httptest.Server {
 	srv := httptest.NewServer(rt)
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// fullKV refuses every write as a store out of room would.
+type fullKV struct{ store.KV }
+
+func (fullKV) Put(context.Context, string, string, []byte, store.PutOptions) error {
+	return fmt.Errorf("store: put: %w: insufficient resources", store.ErrFull)
+}
+
+// A store that is full (a NATS server out of storage) makes an http flow
+// answer 503 with Retry-After — the caller tries again later — not 500.
+func TestFullStoreAnswers503(t *testing.T) {
+	db := openStore(t)
+	srv, _ := startRuntimeWith(t, runtime.Options{Services: &flow.Services{KV: fullKV{db.KV()}, Queues: db.Queues(), Log: db.Log()}}, "f.yaml", `
+flow: keep
+trigger: {http: {path: /keep, methods: [POST]}}
+steps:
+  - datastore_put: {store: things, id: a}
+  - respond: {status: 204}
+`)
+	resp, body := do(t, "POST", srv.URL+"/keep", "x")
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !strings.Contains(body, "store is full") {
+		t.Fatalf("answer %d %q %s, want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/stride-engine/stride/engine/flow"
+	"github.com/stride-engine/stride/engine/store"
 )
 
 // HTTPTrigger starts a flow for each request to a method and path on the
@@ -158,6 +159,9 @@ func (h *httpFlow) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		switch {
 		case errors.As(err, &low):
 			status, msg = http.StatusServiceUnavailable, "stride cannot store the message now: its data disk is nearly full; retry later"
+			w.Header().Set("Retry-After", retryAfter)
+		case errors.Is(err, store.ErrFull):
+			status, msg = http.StatusServiceUnavailable, "stride cannot store the message now: its store is full; retry later"
 			w.Header().Set("Retry-After", retryAfter)
 		case errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil:
 			status, msg = http.StatusGatewayTimeout, fmt.Sprintf("the flow did not finish within %v", h.cfg.Timeout)

@@ -98,6 +98,11 @@ var (
 	ErrCorrupt = record.ErrCorrupt
 	// ErrClosed: the database was closed.
 	ErrClosed = errors.New("store closed")
+	// ErrFull: the store has no room for the write (a NATS server out of
+	// storage, a limit reached). The write was not made; trying again
+	// later can succeed: an http trigger answers 503 with Retry-After, a
+	// queue message is retried.
+	ErrFull = errors.New("the store is full")
 	// ErrLocked: another process has the data directory open.
 	ErrLocked = errors.New("data directory is in use by another process")
 	// ErrCorruptDir: Open (or a backup) refused the data directory because

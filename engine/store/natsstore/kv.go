@@ -289,7 +289,7 @@ func (k *kvStore) Put(ctx context.Context, storeName, id string, value []byte, o
 			opts = append(opts, jetstream.WithExpectLastSequencePerSubject(*expect))
 		}
 		_, err := k.s.js.PublishMsg(ctx, &nats.Msg{Subject: subj, Data: rec}, opts...)
-		return err
+		return noRoom(err)
 	}
 	if opt.Overwrite {
 		if err := publish(nil); err != nil {

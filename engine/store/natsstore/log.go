@@ -259,7 +259,7 @@ func (l *logStore) RecordBatch(ctx context.Context, es []store.LogEntry) error {
 		}
 	}
 	if err != nil {
-		errs = append(errs, fmt.Errorf("store: log record of %d entries (first %s attempt %d): %w", len(valid), valid[0].ID, valid[0].Attempt, err))
+		errs = append(errs, fmt.Errorf("store: log record of %d entries (first %s attempt %d): %w", len(valid), valid[0].ID, valid[0].Attempt, noRoom(err)))
 	}
 	return errors.Join(errs...)
 }

@@ -64,6 +64,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -347,4 +349,25 @@ func withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 		return ctx, func() {}
 	}
 	return context.WithTimeout(ctx, requestTimeout)
+}
+
+// fullCodes are the JetStream errors of a write refused for lack of room.
+var fullCodes = []jetstream.ErrorCode{10002, 10023, 10028, 10047}
+
+// noRoom marks err as store.ErrFull when JetStream refused the write for
+// lack of room (storage, memory, account limits, a stream's byte limit),
+// so that callers answer "retry later" instead of failing for good.
+func noRoom(err error) error {
+	if err == nil || errors.Is(err, store.ErrFull) {
+		return err
+	}
+	var ae *jetstream.APIError
+	if errors.As(err, &ae) && slices.Contains(fullCodes, ae.ErrorCode) {
+		return fmt.Errorf("%w: %w", store.ErrFull, err)
+	}
+	if msg := err.Error(); strings.Contains(msg, "insufficient resources") || strings.Contains(msg, "maximum bytes exceeded") ||
+		strings.Contains(msg, "insufficient storage") {
+		return fmt.Errorf("%w: %w", store.ErrFull, err)
+	}
+	return err
 }

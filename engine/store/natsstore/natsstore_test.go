@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -322,5 +323,23 @@ func TestServerRestart(t *testing.T) {
 	t.Logf("b leased both %v after the restart began", time.Since(t0))
 	if got[0] != before || got[1] != after {
 		t.Fatalf("b leased %v, want [%s %s]", got, before, after)
+	}
+}
+
+// A server out of storage refuses writes: the store says ErrFull (retry
+// later), for datastore puts and enqueues alike, never a plain failure.
+func TestFullServerIsErrFull(t *testing.T) {
+	srv := natstest.StartWithStorage(t, 6<<20)
+	s := open(t, srv, natsstore.Options{Prefix: "full", LogMaxBytes: 1 << 20})
+	value := bytes.Repeat([]byte("x"), 64<<10)
+	var err error
+	for i := 0; i < 200 && err == nil; i++ {
+		err = s.KV().Put(bg, "big", fmt.Sprintf("e%03d", i), value, store.PutOptions{Overwrite: true})
+	}
+	if !errors.Is(err, store.ErrFull) {
+		t.Fatalf("filling the server: %v, want ErrFull", err)
+	}
+	if _, err := s.Queues().Enqueue(bg, "work", store.Message{Body: value}); !errors.Is(err, store.ErrFull) {
+		t.Errorf("enqueue on a full server: %v, want ErrFull", err)
 	}
 }

@@ -61,9 +61,10 @@ func (qs *queueStore) Enqueue(ctx context.Context, name string, m store.Message)
 // visible).
 func (qs *queueStore) write(ctx context.Context, name, id string, m *store.Message, st qstate) (uint64, error) {
 	if _, err := qs.bucket.Put(ctx, bodyKey(name, id), qs.encodeContent(id, m)); err != nil {
-		return 0, err
+		return 0, noRoom(err)
 	}
-	return qs.bucket.Create(ctx, stateKey(name, id), st.encode())
+	rev, err := qs.bucket.Create(ctx, stateKey(name, id), st.encode())
+	return rev, noRoom(err)
 }
 
 // pick is a message Lease chose, with what it saw.

@@ -46,6 +46,21 @@ func Start(t TB) *Server {
 	return srv
 }
 
+// StartWithStorage is Start with a server that has maxStore bytes of
+// file storage for JetStream, to see what happens when it is full.
+func StartWithStorage(t TB, maxStore int64) *Server {
+	t.Helper()
+	opts := serverOptions(t, "stride-test-small", -1)
+	opts.JetStreamMaxStore = maxStore
+	srv := &Server{opts: opts}
+	srv.start(t)
+	t.Cleanup(func() {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+	})
+	return srv
+}
+
 // serverOptions are a test server's: JetStream on loopback, storage in
 // a temp dir, no logs, no signal handlers.
 func serverOptions(t TB, name string, port int) *server.Options {
