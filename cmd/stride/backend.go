@@ -21,6 +21,9 @@ import (
 // API (badger allows one process per directory).
 type backend interface {
 	messages(flow, status string, limit int) ([]admin.MessageJSON, error)
+	// search finds log entries the way the monitor does (a correlation
+	// id, text): a bounded number of entries read per call.
+	search(q admin.MessageSearchQuery) ([]admin.MessageJSON, error)
 	message(id string) ([]admin.MessageJSON, error)
 	replay(id string) (queue string, err error)
 	stores() (map[string]int, error)
@@ -72,6 +75,11 @@ func adminUp(addr string) bool {
 type dirBackend struct{ db *store.DB }
 
 func (b *dirBackend) close() { b.db.Close() }
+
+func (b *dirBackend) search(q admin.MessageSearchQuery) ([]admin.MessageJSON, error) {
+	out, err := admin.SearchMessages(context.Background(), b.db.Log(), q)
+	return out.Messages, err
+}
 
 func (b *dirBackend) messages(flow, status string, limit int) ([]admin.MessageJSON, error) {
 	entries, err := b.db.Log().List(context.Background(), store.Filter{Flow: flow, Status: status, Limit: limit})
@@ -167,6 +175,11 @@ func (b *adminBackend) close() {}
 
 func (b *adminBackend) messages(flow, status string, limit int) ([]admin.MessageJSON, error) {
 	out, err := b.c.Messages(context.Background(), admin.MessagesQuery{Flow: flow, Status: status, Limit: limit})
+	return out.Messages, adminError(err)
+}
+
+func (b *adminBackend) search(q admin.MessageSearchQuery) ([]admin.MessageJSON, error) {
+	out, err := b.c.SearchMessages(context.Background(), q)
 	return out.Messages, adminError(err)
 }
 

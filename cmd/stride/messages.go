@@ -6,10 +6,12 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/stride-engine/stride/engine/admin"
 )
 
 func cmdMessages(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("messages", "[--flow F] [--status S] [--limit N] [--json] | show ID | replay ID",
+	fs := newFlags("messages", "[--flow F] [--status S] [--correlation ID] [--limit N] [--json] | show ID | replay ID",
 		"Reads the message processing log (newest first): one line per attempt with its status and error.\n"+
 			"`show ID` prints every attempt with its step trace; `replay ID` moves an ESCALATED message back to its queue.\n"+
 			"Reads --data directly, or the running stride's admin API (--admin-addr) when it holds the directory\n"+
@@ -18,6 +20,7 @@ func cmdMessages(args []string, stdout, stderr io.Writer) int {
 	adminAddr := fs.String("admin-addr", envOr("STRIDE_ADMIN_ADDR", "127.0.0.1:8081"), "admin API of a running stride (env STRIDE_ADMIN_ADDR)")
 	flow := fs.String("flow", "", "only this flow")
 	status := fs.String("status", "", "only this status (COMPLETED, FAILED, RETRY, ESCALATED, DISCARDED, ...)")
+	correlation := fs.String("correlation", "", "only the messages of this correlation id (one inbound request's webhook and the messages its consumers ran)")
 	limit := fs.Int("limit", 50, "at most this many entries")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if code, ok := parseFlags(fs, args); !ok {
@@ -39,7 +42,13 @@ func cmdMessages(args []string, stdout, stderr io.Writer) int {
 	defer b.close()
 	switch {
 	case len(rest) == 0:
-		msgs, err := b.messages(*flow, strings.ToUpper(*status), *limit)
+		var msgs []admin.MessageJSON
+		var err error
+		if *correlation != "" {
+			msgs, err = b.search(admin.MessageSearchQuery{Flow: *flow, Status: strings.ToUpper(*status), Correlation: *correlation, Limit: *limit})
+		} else {
+			msgs, err = b.messages(*flow, strings.ToUpper(*status), *limit)
+		}
 		if err != nil {
 			fmt.Fprintln(stderr, "stride messages:", err)
 			return 1

@@ -169,6 +169,13 @@ func exportsTraces(t *testing.T, recv *otlpReceiver, env []string, args ...strin
 	if err != nil || !strings.Contains(string(show), "correlation id: order-4711") || !strings.Contains(string(show), "trace id: "+traceID) {
 		t.Errorf("messages show: %v\n%s", err, show)
 	}
+	byCorr, err := exec.Command(strideBin, "messages", "--data", data, "--correlation", "order-4711", "--json").Output()
+	var chain []struct {
+		Flow string `json:"flow"`
+	}
+	if err != nil || json.Unmarshal(byCorr, &chain) != nil || len(chain) != 2 || chain[0].Flow != "worker" || chain[1].Flow != "ingest" {
+		t.Errorf("messages --correlation order-4711: %v %s, want the consumer's and the webhook's entries", err, byCorr)
+	}
 	list, _ := exec.Command(strideBin, "messages", "--data", data).Output()
 	if !strings.Contains(string(list), "CORRELATION") || strings.Count(string(list), "order-4711") != 2 {
 		t.Errorf("messages list does not show the correlation id of both entries:\n%s", list)

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -58,7 +59,7 @@ func (a *Admin) AddMonitorRoutes(s *flow.Services, queues store.Queues) {
 			writeError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
 			return
 		}
-		out, err := SearchMessages(r, s.Log, q)
+		out, err := SearchMessages(r.Context(), s.Log, q)
 		if err != nil {
 			writeError(w, http.StatusInternalServerError, CodeInternal, err.Error())
 			return
@@ -174,7 +175,7 @@ func ParseMessageSearch(v map[string][]string) (MessageSearchQuery, error) {
 		}
 		return strings.TrimSpace(v[k][0])
 	}
-	q := MessageSearchQuery{Flow: get("flow"), Status: get("status"), ID: get("id"), Text: get("q"), Limit: searchDefaultLimit}
+	q := MessageSearchQuery{Flow: get("flow"), Status: get("status"), ID: get("id"), Correlation: get("correlation"), Text: get("q"), Limit: searchDefaultLimit}
 	for _, t := range []struct {
 		name string
 		to   *time.Time
@@ -202,10 +203,10 @@ func ParseMessageSearch(v map[string][]string) (MessageSearchQuery, error) {
 // the flow index when a flow is given), filtered here, until the page is
 // full, the range or the log ends, or searchScanBudget entries were read.
 // It never holds more than one read batch and the page in memory.
-func SearchMessages(r *http.Request, log store.Log, q MessageSearchQuery) (MessageSearchResponse, error) {
+func SearchMessages(ctx context.Context, log store.Log, q MessageSearchQuery) (MessageSearchResponse, error) {
 	out := MessageSearchResponse{Messages: []MessageJSON{}}
 	if q.ID != "" {
-		entries, err := log.Get(r.Context(), q.ID)
+		entries, err := log.Get(ctx, q.ID)
 		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
 			return out, nil
 		}
@@ -227,7 +228,7 @@ func SearchMessages(r *http.Request, log store.Log, q MessageSearchQuery) (Messa
 	}
 	words := strings.Fields(strings.ToLower(q.Text))
 	for out.Scanned < searchScanBudget {
-		batch, err := log.List(r.Context(), store.Filter{Flow: q.Flow, Before: cursor, Limit: searchBatch})
+		batch, err := log.List(ctx, store.Filter{Flow: q.Flow, Before: cursor, Limit: searchBatch})
 		if err != nil {
 			return out, err
 		}
@@ -255,17 +256,19 @@ func SearchMessages(r *http.Request, log store.Log, q MessageSearchQuery) (Messa
 
 func matches(e store.LogEntry, q MessageSearchQuery) bool {
 	return (q.Flow == "" || e.Flow == q.Flow) && (q.Status == "" || strings.EqualFold(e.Status, q.Status)) &&
+		(q.Correlation == "" || e.CorrelationID == q.Correlation) &&
 		(q.Since.IsZero() || !e.Start.Before(q.Since)) && (q.Until.IsZero() || e.Start.Before(q.Until))
 }
 
-// matchesText reports whether every word occurs in the entry's id, flow,
-// status, queue, error or a step's name, kind or error.
+// matchesText reports whether every word occurs in the entry's id,
+// correlation or trace id, flow, status, queue, error or a step's name,
+// kind or error.
 func matchesText(e store.LogEntry, words []string) bool {
 	if len(words) == 0 {
 		return true
 	}
 	var b strings.Builder
-	for _, s := range []string{e.ID, e.Flow, e.Status, e.Queue, e.Error} {
+	for _, s := range []string{e.ID, e.CorrelationID, e.TraceID, e.Flow, e.Status, e.Queue, e.Error} {
 		b.WriteString(strings.ToLower(s))
 		b.WriteByte('\n')
 	}

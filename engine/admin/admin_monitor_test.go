@@ -97,6 +97,9 @@ func seedLog(t *testing.T, log store.Log, n int, base time.Time) {
 		e := store.LogEntry{ID: fmt.Sprintf("m%04d", i), Flow: []string{"a", "b"}[i%2], Trigger: "http", Attempt: 1, Status: "COMPLETED",
 			Start: base.Add(time.Duration(i) * time.Second), End: base.Add(time.Duration(i)*time.Second + time.Millisecond),
 			Trace: []store.TraceEntry{{Step: "call-api", Kind: "request", At: "a.yaml:5", Outcome: "ok"}}}
+		if i%10 == 7 { // a queued message of the webhook before it
+			e.CorrelationID = fmt.Sprintf("m%04d", i-1)
+		}
 		if i%3 == 0 {
 			e.Status, e.Error = "FAILED", fmt.Sprintf("upstream refused number-%d", i)
 			e.Trace[0].Outcome, e.Trace[0].Error = "error", "HTTP 503"
@@ -158,6 +161,12 @@ func TestMessageSearchFiltersAndPagesWithACursor(t *testing.T) {
 	res, err = c.SearchMessages(ctx, admin.MessageSearchQuery{ID: "m0007"})
 	if err != nil || len(res.Messages) != 1 || res.Messages[0].Flow != "b" {
 		t.Errorf("by id: %+v %v", res.Messages, err)
+	}
+	// A correlation id finds the message that started the chain and the
+	// one it caused.
+	res, err = c.SearchMessages(ctx, admin.MessageSearchQuery{Correlation: "m0046"})
+	if err != nil || len(res.Messages) != 2 || res.Messages[0].ID != "m0047" || res.Messages[1].ID != "m0046" || res.Messages[0].CorrelationID != "m0046" {
+		t.Errorf("by correlation id: %+v %v", res.Messages, err)
 	}
 	if res, err := c.SearchMessages(ctx, admin.MessageSearchQuery{ID: "nothing-like-it"}); err != nil || len(res.Messages) != 0 {
 		t.Errorf("unknown id: %+v %v", res, err)

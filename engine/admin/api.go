@@ -322,14 +322,17 @@ type StepCountJSON struct {
 // MessageSearchQuery is the query of GET /admin/messages/search. A zero
 // field means no filter.
 type MessageSearchQuery struct {
-	Flow   string    // flow id (an index makes this fast)
-	Status string    // a log status, case-insensitive
-	ID     string    // a message id: its attempts, nothing else
-	Text   string    // words that the id, flow, status, error or a step's name or error contain, case-insensitive
-	Since  time.Time // entries that started at or after it
-	Until  time.Time // entries that started before it
-	Before time.Time // the cursor: Next of the previous page
-	Limit  int       // entries per page; default 50, at most 500
+	Flow   string // flow id (an index makes this fast)
+	Status string // a log status, case-insensitive
+	ID     string // a message id: its attempts, nothing else
+	// Correlation keeps the messages of one correlation id: a webhook's
+	// and those its consumers ran (correlation=).
+	Correlation string
+	Text        string    // words that the id, correlation or trace id, flow, status, error or a step's name or error contain, case-insensitive
+	Since       time.Time // entries that started at or after it
+	Until       time.Time // entries that started before it
+	Before      time.Time // the cursor: Next of the previous page
+	Limit       int       // entries per page; default 50, at most 500
 }
 
 // MessageSearchResponse is GET /admin/messages/search's answer, newest

@@ -150,7 +150,7 @@ func (c *Client) Replay(ctx context.Context, id string) (ReplayResponse, error) 
 // as q.Before for the next page.
 func (c *Client) SearchMessages(ctx context.Context, q MessageSearchQuery) (MessageSearchResponse, error) {
 	v := url.Values{}
-	for k, s := range map[string]string{"flow": q.Flow, "status": q.Status, "id": q.ID, "q": q.Text} {
+	for k, s := range map[string]string{"flow": q.Flow, "status": q.Status, "id": q.ID, "correlation": q.Correlation, "q": q.Text} {
 		if s != "" {
 			v.Set(k, s)
 		}

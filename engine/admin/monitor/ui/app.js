@@ -160,6 +160,7 @@ async function messagesPage(params) {
   el('label', {}, 'flow', flowSel), el('label', {}, 'status', statusSel),
   el('label', {}, 'from', since), el('label', {}, 'to', until),
   el('label', {}, 'message id', input('id', { placeholder: 'exact id', size: 26 })),
+  el('label', {}, 'correlation id', input('correlation', { placeholder: 'a request\'s messages', size: 26 })),
   el('label', {}, 'text', input('q', { placeholder: 'words in error, step…' })),
   el('button', { type: 'submit', class: 'primary', id: 'f-apply' }, 'Search'));
 
@@ -215,8 +216,13 @@ async function messagePage(id) {
         el('td', {}, t.step), el('td', {}, t.kind), el('td', { class: 'mono at' }, t.at),
         el('td', {}, t.duration_ms.toFixed(2) + ' ms'), el('td', {}, badge(t.outcome)), el('td', { class: 'error' }, t.error || '')))),
       a.payload ? [el('div', { class: 'section-label' }, 'payload snapshot'), el('pre', { class: 'payload' }, a.payload)] : null));
+    // The messages one inbound request caused share a correlation id:
+    // the webhook's and those its consumers ran.
+    const corr = last.correlation_id ? el('p', { class: 'muted', id: 'correlation' }, 'correlation id ',
+      el('a', { class: 'mono', href: '#/messages?correlation=' + encodeURIComponent(last.correlation_id) }, last.correlation_id),
+      last.trace_id ? ' · trace id ' : null, last.trace_id ? el('span', { class: 'mono' }, last.trace_id) : null) : null;
     return [el('p', {}, el('a', { href: '#/messages?flow=' + encodeURIComponent(last.flow) }, '← Messages of ' + last.flow)),
-      el('h1', {}, 'Message ', el('span', { class: 'mono' }, id)), replay, attempts];
+      el('h1', {}, 'Message ', el('span', { class: 'mono' }, id)), corr, replay, attempts];
   };
   const note = el('div', {});
   const body = el('div', {});
