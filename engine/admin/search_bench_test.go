@@ -3,7 +3,6 @@ package admin_test
 import (
 	"context"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"strconv"
 	"testing"
@@ -44,7 +43,6 @@ func BenchmarkMessageSearch(b *testing.B) {
 			batch = batch[:0]
 		}
 	}
-	req := httptest.NewRequest("GET", "/admin/messages/search", nil)
 	for _, c := range []struct {
 		name string
 		q    admin.MessageSearchQuery
@@ -60,7 +58,7 @@ func BenchmarkMessageSearch(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			var scanned, found int
 			for b.Loop() {
-				res, err := admin.SearchMessages(req, db.Log(), c.q)
+				res, err := admin.SearchMessages(context.Background(), db.Log(), c.q)
 				if err != nil {
 					b.Fatal(err)
 				}
