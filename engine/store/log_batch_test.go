@@ -410,3 +410,75 @@ func TestLogEntryCorrelationAndTraceID(t *testing.T) {
 		t.Errorf("first entry: %+v", got[1])
 	}
 }
+
+// TestLogTwoKeysPerEntry: an entry without payload is two keys (its
+// record and its by-id pointer), with no by-flow index; an entry of the
+// former layout (record version 2 and a by-flow key) is still listed by
+// its flow, read by id, and swept with its by-flow key.
+func TestLogTwoKeysPerEntry(t *testing.T) {
+	db, _ := openTest(t, Options{})
+	lg := db.lg
+	keys := func() []string {
+		t.Helper()
+		var out []string
+		err := db.bdb.View(func(txn *badger.Txn) error {
+			it := txn.NewIterator(iterOptions(logPrefix))
+			defer it.Close()
+			for it.Rewind(); it.Valid(); it.Next() {
+				out = append(out, string(it.Item().Key()[:4]))
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	t0 := time.Now().Truncate(time.Microsecond)
+	if err := lg.Record(bg, LogEntry{ID: "new", Flow: "f", Attempt: 1, Status: StatusCompleted, Start: t0.Add(time.Second), Trace: testTrace(3)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(keys(), ","); got != "l/i/,l/t/" {
+		t.Fatalf("keys of one entry: %s, want l/i/,l/t/", got)
+	}
+
+	// The former layout: a version 2 record with a by-flow key.
+	old := LogEntry{ID: "old", Flow: "f", FlowVersion: "v1", Trigger: "http", Attempt: 1, Status: StatusCompleted,
+		Start: t0, End: t0, Trace: testTrace(2), CorrelationID: "old"}
+	rec := lg.encode(&old)
+	rec[0] = logRecordCompact
+	suffix := logSuffix(old.Start, old.ID, old.Attempt)
+	primary := append([]byte(string(logByTime)), suffix...)
+	err := db.bdb.Update(func(txn *badger.Txn) error {
+		return errors.Join(txn.Set(primary, rec), txn.Set(logIDKey(logByID, old.ID, old.Attempt), primary), txn.Set(append(logFlowPrefix(old.Flow), suffix...), nil))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lg.est.Add(int64(len(primary) + len(rec))) // as a write would
+	for _, f := range []Filter{{Flow: "f"}, {}} {
+		es, err := lg.List(bg, f)
+		if err != nil || len(es) != 2 || es[0].ID != "new" || es[1].ID != "old" || fmt.Sprintf("%+v", es[1]) != fmt.Sprintf("%+v", old) {
+			t.Fatalf("List(%+v) = %+v, %v", f, es, err)
+		}
+	}
+	if es, err := lg.List(bg, Filter{Flow: "g"}); err != nil || len(es) != 0 {
+		t.Fatalf("List of another flow = %+v, %v", es, err)
+	}
+	if es, err := lg.Get(bg, "old"); err != nil || len(es) != 1 || es[0].FlowVersion != "v1" {
+		t.Fatalf("Get(old) = %+v, %v", es, err)
+	}
+	// Sweeping the oldest (the old entry) deletes its three keys.
+	if n, err := lg.deleteOldest(bg, 1); err != nil || n != 1 {
+		t.Fatalf("deleteOldest = %d, %v", n, err)
+	}
+	if got := strings.Join(keys(), ","); got != "l/i/,l/t/" {
+		t.Fatalf("keys after sweeping the old entry: %s, want the new entry's l/i/,l/t/", got)
+	}
+	if n, err := lg.deleteOldest(bg, 1); err != nil || n != 1 {
+		t.Fatalf("deleteOldest = %d, %v", n, err)
+	}
+	if got := keys(); len(got) != 0 {
+		t.Fatalf("keys after sweeping both: %v", got)
+	}
+}
