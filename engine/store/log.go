@@ -132,17 +132,10 @@ func logFlowPrefix(flow string) []byte {
 	return append(append(bytes.Clone(logByFlow), flow...), 0)
 }
 
-// Versions of log records. logRecordCompact (2) records store traces
-// compactly (see encodeTrace); records of recordVersion (1) have the
-// plain trace. logRecordUnindexed (3), written now, is encoded as 2 but
-// says the entry has no by-flow index key (l/f/): List reads one flow's
-// entries from the by-time order, and the sweeper deletes a by-flow key
-// only for the entries of versions 1 and 2, which have one. Every
-// version is still read.
-const (
-	logRecordCompact   = 2
-	logRecordUnindexed = 3
-)
+// logRecordCompact is the version of log records written since traces
+// are stored compactly (see encodeTrace); records of recordVersion (1)
+// are still read.
+const logRecordCompact = 2
 
 func (s *logStore) Record(ctx context.Context, e LogEntry) error {
 	return s.RecordBatch(ctx, []LogEntry{e})
@@ -254,10 +247,7 @@ func (s *logStore) resolveStarts(ctx context.Context, es []LogEntry) ([]LogEntry
 // only if it outgrows a transaction) and reads nothing: a WriteBatch
 // cannot read. Per entry it sets the primary record under its start, the
 // by-id index pointing to it (replacing the pointer of an earlier write
-// of the attempt) and the payload, if any: two keys for an entry without
-// payload. There is no by-flow index any more (each key is a memtable
-// insert and compaction work, a third of the log's cost under load):
-// List filters the by-time order by the flow its records name. An earlier
+// of the attempt), the by-flow index and the payload, if any. An earlier
 // write of the attempt under another start leaves a stale primary that
 // List skips (its by-id pointer no longer names it) and that retention
 // removes.
@@ -288,6 +278,11 @@ func (s *logStore) write(es []LogEntry) error {
 		}
 		if err := set(logIDKey(logByID, e.ID, e.Attempt), primary, exp); err != nil {
 			return err
+		}
+		if e.Flow != "" {
+			if err := set(append(logFlowPrefix(e.Flow), suffix...), nil, exp); err != nil {
+				return err
+			}
 		}
 		if e.Payload != nil {
 			blob, sealed := s.db.sealBlob(e.Payload, LogAAD(e.ID, e.Attempt, "payload"))

@@ -16,7 +16,7 @@ import (
 func (s *logStore) encode(e *LogEntry) []byte {
 	blob, sealed := s.db.sealBlob(EncodeLogBody(e), LogAAD(e.ID, e.Attempt, "entry"))
 	r := encoder{B: make([]byte, 0, 24+len(e.Flow)+len(e.Status)+len(blob))}
-	r.Byte(logRecordUnindexed)
+	r.Byte(logRecordCompact)
 	var flags byte
 	if sealed {
 		flags |= flagSealed
@@ -202,7 +202,7 @@ type logHead struct {
 func decodeLogHead(v []byte) (logHead, error) {
 	d := decoder{B: v}
 	var h logHead
-	if h.version = d.Byte(); h.version != recordVersion && h.version != logRecordCompact && h.version != logRecordUnindexed {
+	if h.version = d.Byte(); h.version != recordVersion && h.version != logRecordCompact {
 		return h, ErrCorrupt
 	}
 	h.flags = d.Byte()

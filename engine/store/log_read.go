@@ -20,13 +20,12 @@ func (s *logStore) List(ctx context.Context, f Filter) ([]LogEntry, error) {
 	if limit <= 0 {
 		limit = DefaultListLimit
 	}
-	// One flow's entries are read from the by-time order too, filtered by
-	// the flow their records name: entries have had no by-flow index
-	// since logRecordUnindexed (the by-flow keys of older entries are
-	// left to expire and to the sweeper).
 	prefix := logByTime
-	if strings.IndexByte(f.Flow, 0) >= 0 {
-		return nil, fmt.Errorf("store: log list: flow name contains NUL: %w", ErrInvalid)
+	if f.Flow != "" {
+		if strings.IndexByte(f.Flow, 0) >= 0 {
+			return nil, fmt.Errorf("store: log list: flow name contains NUL: %w", ErrInvalid)
+		}
+		prefix = logFlowPrefix(f.Flow)
 	}
 	seek := prefix
 	if !f.Before.IsZero() {
@@ -59,6 +58,19 @@ func (s *logStore) List(ctx context.Context, f Filter) ([]LogEntry, error) {
 				continue
 			}
 			primary := item.Key()
+			if f.Flow != "" {
+				primary = append(bytes.Clone(logByTime), suffix...)
+				var err error
+				if item, err = txn.Get(primary); err != nil {
+					if errors.Is(err, badger.ErrKeyNotFound) {
+						continue
+					}
+					return err
+				}
+				if !live(item.ExpiresAt(), now) {
+					continue
+				}
+			}
 			err := item.Value(func(v []byte) error {
 				h, err := decodeLogHead(v)
 				if err != nil {
@@ -68,7 +80,7 @@ func (s *logStore) List(ctx context.Context, f Filter) ([]LogEntry, error) {
 					return nil
 				}
 				if f.Flow != "" && h.flow != f.Flow {
-					return nil
+					return nil // the attempt was written again for another flow
 				}
 				if current, err := s.current(txn, id, attempt, primary, now); err != nil || !current {
 					return err

@@ -208,7 +208,7 @@ func (s *logStore) size(ctx context.Context) (int64, error) {
 // oldEntry is a primary key to delete, with what its deletion frees.
 type oldEntry struct {
 	key  []byte
-	flow string // the flow of its by-flow index key; "" for none
+	flow string
 	size int64
 }
 
@@ -232,9 +232,7 @@ func (s *logStore) deleteOldest(ctx context.Context, want int64) (int, error) {
 			e := oldEntry{key: item.KeyCopy(nil), size: int64(len(item.Key())) + item.ValueSize()}
 			if err := item.Value(func(v []byte) error {
 				h, err := decodeLogHead(v)
-				if h.version < logRecordUnindexed {
-					e.flow = h.flow // written with a by-flow index key
-				}
+				e.flow = h.flow
 				return err
 			}); err != nil {
 				e.flow = "" // corrupt: delete it all the same

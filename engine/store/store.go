@@ -14,7 +14,7 @@
 //	l/t/<inverted start><id>\x00<attempt>  log entry (newest first = key order)
 //	l/i/<id>\x00<attempt>                  log index by message id → primary key
 //	                                       (the last write of the attempt wins)
-//	l/f/<flow>\x00<inverted start><id>...  log index by flow (entries before record version 3 only)
+//	l/f/<flow>\x00<inverted start><id>...  log index by flow
 //	l/p/<id>\x00<attempt>                  log payload (sealed when encrypted)
 //	x/keycheck                             proof of the data key (encrypted dirs)
 //
