@@ -134,9 +134,8 @@ func legacyRecord(s *logStore, ctx context.Context, e LogEntry) error {
 
 // BenchmarkLogListByFlow: a page of 100 entries of one flow from a log of
 // 100,000 entries, for a flow that wrote most of them and for one that
-// wrote one entry in 1,000 (without a by-flow index, List reads the
-// by-time order until it has its page: the rare flow's page reads the
-// whole log).
+// wrote one entry in 1,000 (the by-flow index makes the rare flow's page
+// as cheap as the busy one's; without it a page read the whole log).
 func BenchmarkLogListByFlow(b *testing.B) {
 	db, _ := openTest(b, Options{LogMaxBytes: -1})
 	t0 := time.Now()
