@@ -173,9 +173,49 @@ func runLoad(url, kind string, d time.Duration, conc int) (loadResult, error) {
 
 // server is a server process under measurement.
 type server struct {
-	name string
-	base string
-	cmd  *exec.Cmd
+	name  string
+	base  string
+	admin string // the admin listener's base URL, "" for the plain server
+	cmd   *exec.Cmd
+}
+
+// fetchProfiles fetches a CPU profile and an allocation profile (delta
+// over the same window) of s for d, writing them to dir as
+// <kind>-cpu.pprof and <kind>-allocs.pprof. It returns when both are
+// written; run it beside a load round.
+func fetchProfiles(s *server, dir, kind string, d time.Duration) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	secs := max(1, int(d.Seconds()))
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, p := range []string{"profile", "allocs"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := http.Get(fmt.Sprintf("%s/debug/pprof/%s?seconds=%d", s.admin, p, secs))
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != 200 {
+				errs[i] = fmt.Errorf("pprof %s: %s", p, resp.Status)
+				return
+			}
+			name := map[string]string{"profile": "cpu", "allocs": "allocs"}[p]
+			f, err := os.Create(filepath.Join(dir, kind+"-"+name+".pprof"))
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			_, err = io.Copy(f, resp.Body)
+			errs[i] = errors.Join(err, f.Close())
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 func (s *server) stop() {
@@ -226,7 +266,7 @@ func startStrideBinary(bin, dir string, extra ...string) (*server, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	s := &server{name: "stride run", base: "http://" + addr, cmd: cmd}
+	s := &server{name: "stride run", base: "http://" + addr, admin: "http://" + admin, cmd: cmd}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		resp, err := http.Get("http://" + admin + "/readyz")
@@ -268,7 +308,9 @@ func startPlain(dir string) (*server, error) {
 
 // benchBinary measures the real binary against the plain server for the
 // rename flow and signed webhook ingest, rounds alternating.
-func benchBinary(w io.Writer, bin string, d time.Duration, rounds, conc int) error {
+// With profileDir set, CPU and allocation profiles of `stride run` are
+// taken during its last round of each case.
+func benchBinary(w io.Writer, bin string, d time.Duration, rounds, conc int, profileDir string) error {
 	dir, err := os.MkdirTemp("", "stride-bench-binary-")
 	if err != nil {
 		return err
@@ -299,9 +341,17 @@ func benchBinary(w io.Writer, bin string, d time.Duration, rounds, conc int) err
 			}
 		}
 		res := make([]stats, len(servers))
-		for range rounds {
+		for round := range rounds {
 			for i, s := range servers {
+				var prof chan error
+				if profileDir != "" && s.admin != "" && round == rounds-1 {
+					prof = make(chan error, 1)
+					go func() { prof <- fetchProfiles(s, profileDir, kind, d-d/4) }()
+				}
 				r, err := runLoad(s.base+"/"+kind, kind, d, conc)
+				if prof != nil {
+					err = errors.Join(err, <-prof)
+				}
 				if err != nil {
 					return err
 				}

@@ -60,6 +60,8 @@ func main() {
 	bin := flag.String("bin", "bin/stride", "the stride binary (e2e, daily, rss)")
 	users := flag.Int("users", 1000, "e2e: users")
 	dailyUsers := flag.Int("daily-users", 10000, "daily: users")
+	flag.StringVar(&strideMemoryLimit, "memory-limit", "", "e2e, daily: run stride with this --memory-limit (default: stride's own, 256MiB without a cgroup limit)")
+	profile := flag.String("profile", "", "binary: write CPU and allocation profiles of `stride run` under the last rename round's load to this directory (rename-cpu.pprof, rename-allocs.pprof)")
 	flag.Parse()
 	cases := flag.Args()
 	if len(cases) == 0 {
@@ -70,7 +72,7 @@ func main() {
 		case "http":
 			check(benchHTTP(os.Stdout, *flows, *duration, *rounds, *conc))
 		case "binary":
-			check(benchBinary(os.Stdout, *bin, *duration, *rounds, *conc))
+			check(benchBinary(os.Stdout, *bin, *duration, *rounds, *conc, *profile))
 		case "webhook":
 			check(benchWebhook(os.Stdout, *flows, *duration, *rounds, *conc))
 		case "e2e":

@@ -331,7 +331,7 @@ type Exchange struct {
 
 	flow      *Flow
 	set       *FlowSet
-	now       func() time.Time
+	now       func() time.Time // the clock; Now reads it in UTC
 	services  *Services
 	observer  Observer
 	tracer    trace.Tracer // nil: no step spans
@@ -356,13 +356,23 @@ func NewExchange(id string, msg *Message, set *FlowSet, now func() time.Time) *E
 	if now == nil {
 		now = time.Now
 	}
-	// Room for a typical flow's trace: growing it step by step was one of
-	// the larger allocations of the hot path.
-	return &Exchange{ID: id, Msg: msg, set: set, now: func() time.Time { return now().UTC() }, Log: discardLogger, Trace: make([]TraceEntry, 0, 8)}
+	// The trace gets room for the flow's steps when the first flow runs
+	// (see reserveTrace): growing it step by step was one of the larger
+	// allocations of the hot path, and room for 8 was more than most
+	// flows take.
+	return &Exchange{ID: id, Msg: msg, set: set, now: now, Log: discardLogger}
+}
+
+// reserveTrace gives an exchange that has no trace yet room for n
+// entries (at least 2, at most 16; a longer trace grows as before).
+func (x *Exchange) reserveTrace(n int) {
+	if x.Trace == nil {
+		x.Trace = make([]TraceEntry, 0, min(max(n, 2), 16))
+	}
 }
 
 // Now returns the exchange's clock reading, in UTC.
-func (x *Exchange) Now() time.Time { return x.now() }
+func (x *Exchange) Now() time.Time { return x.now().UTC() }
 
 // Flow returns the flow currently running (the callee inside a call).
 func (x *Exchange) Flow() *Flow { return x.flow }

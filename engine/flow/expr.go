@@ -39,6 +39,12 @@ func (p *program) run(x *Exchange) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if x.vm.Stack == nil {
+		// Room for a typical expression (an object of a few fields): the
+		// VM's stack grew from 2 by doubling, three allocations per
+		// message.
+		x.vm.Stack = make([]any, 0, 16)
+	}
 	out, err := x.vm.Run(p.prog, s)
 	if err != nil {
 		return nil, &ContentError{Err: fmt.Errorf("evaluating %s: %s", p.src, firstLine(err.Error()))}

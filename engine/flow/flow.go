@@ -48,6 +48,7 @@ func (f *Flow) Run(ctx context.Context, x *Exchange) error {
 	if f.Disabled != "" {
 		return fmt.Errorf("flow %s is disabled: %s", f.ID, f.Disabled)
 	}
+	x.reserveTrace(f.Steps.Len() + 1)
 	saved, savedOnErr := x.flow, x.inOnError
 	x.flow, x.inOnError = f, false
 	defer func() { x.flow, x.inOnError = saved, savedOnErr }()
@@ -59,6 +60,7 @@ func (f *Flow) Run(ctx context.Context, x *Exchange) error {
 // does not run on_error.
 func (f *Flow) RunWithPolicies(ctx context.Context, x *Exchange, policies Steps) error {
 	if policies.Len() > 0 {
+		x.reserveTrace(policies.Len() + f.Steps.Len() + 1)
 		saved := x.flow
 		x.flow = f
 		err := policies.Run(ctx, x)

@@ -355,7 +355,7 @@ func fnJSONPath(p ...any) (any, error) {
 	return JSONPathValue(data, p[1].(string))
 }
 
-func fnNow(p ...any) (any, error) { return p[0].(*Scope).x.now(), nil }
+func fnNow(p ...any) (any, error) { return p[0].(*Scope).x.Now(), nil }
 
 // toTime accepts a time, an RFC 3339 text or a yyyy-MM-dd date.
 func toTime(v any) (time.Time, error) {

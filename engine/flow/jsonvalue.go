@@ -14,6 +14,15 @@ import (
 // stays 134815023 through paths, templates and JSON output, not
 // 1.34815023e+08), else float64.
 func DecodeJSON(data []byte) (any, error) {
+	if v, ok := decodeJSONFast(data); ok {
+		return v, nil
+	}
+	return decodeJSONStd(data)
+}
+
+// decodeJSONStd is DecodeJSON by encoding/json: what decodeJSONFast does
+// not take (escapes, invalid UTF-8, errors) comes here.
+func decodeJSONStd(data []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	var v any

@@ -253,7 +253,12 @@ func (e *Env) ConnectGoogle(user, scopes string, deny bool) (int, string, error)
 }
 
 func (e *Env) connect(path, user, scopes string, deny bool) (int, string, error) {
-	resp, err := e.client.Get("http://" + e.Addr + path)
+	// Each consent is its own browser: the flow binds its state to a
+	// cookie, and concurrent consents (stride-bench connects 16 users at
+	// a time) must not overwrite each other's.
+	client := *e.client
+	client.Jar, _ = cookiejar.New(nil)
+	resp, err := client.Get("http://" + e.Addr + path)
 	if err != nil {
 		return 0, "", err
 	}
@@ -274,7 +279,7 @@ func (e *Env) connect(path, user, scopes string, deny bool) (int, string, error)
 		q.Set("sandbox_deny", "1")
 	}
 	auth.RawQuery = q.Encode()
-	resp, err = e.client.Get(auth.String())
+	resp, err = client.Get(auth.String())
 	if err != nil {
 		return 0, "", err
 	}
@@ -282,7 +287,7 @@ func (e *Env) connect(path, user, scopes string, deny bool) (int, string, error)
 	if resp.StatusCode != http.StatusFound {
 		return 0, "", fmt.Errorf("authorization page answered %d", resp.StatusCode)
 	}
-	resp, err = e.client.Get(resp.Header.Get("Location"))
+	resp, err = client.Get(resp.Header.Get("Location"))
 	if err != nil {
 		return 0, "", err
 	}
