@@ -162,6 +162,7 @@ func (s *logStore) sweep(ctx context.Context, rescan bool) {
 	}
 	if deleted {
 		s.sweeps.Add(1)
+		s.db.kickGC() // reclaim what the deletes freed
 	}
 }
 
