@@ -70,7 +70,7 @@ func main() {
 	minutes := flag.Float64("minutes", 2, "soak: minutes of load")
 	flag.DurationVar(&soak.every, "every", time.Minute, "soak: one line per interval")
 	flag.IntVar(&soak.users, "soak-users", 0, "soak: users (0: enough for the sandbox's rate limit of 150 calls per user and hour)")
-	flag.StringVar(&soak.memoryLimit, "memory-limit", "", "soak: stride run --memory-limit (empty: its default)")
+	flag.StringVar(&soak.memoryLimit, "memory-limit", "", "soak and binary: stride run --memory-limit (empty: its default)")
 	flag.DurationVar(&soak.drain, "drain", time.Minute, "soak: how long the queue may take to drain after the load")
 	flag.Parse()
 	cases := flag.Args()
@@ -82,7 +82,11 @@ func main() {
 		case "http":
 			check(benchHTTP(os.Stdout, *flows, *duration, *rounds, *conc))
 		case "binary":
-			check(benchBinary(os.Stdout, *bin, *duration, *rounds, *conc))
+			var extra []string
+			if soak.memoryLimit != "" {
+				extra = []string{"--memory-limit", soak.memoryLimit}
+			}
+			check(benchBinary(os.Stdout, *bin, *duration, *rounds, *conc, extra...))
 		case "webhook":
 			check(benchWebhook(os.Stdout, *flows, *duration, *rounds, *conc))
 		case "e2e":

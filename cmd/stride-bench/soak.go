@@ -13,6 +13,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -31,6 +32,7 @@ import (
 	"syscall"
 	"time"
 
+	badger "github.com/dgraph-io/badger/v4"
 	"github.com/stride-engine/stride/engine/store"
 	"github.com/stride-engine/stride/internal/demo"
 	"github.com/stride-engine/stride/internal/loadgen"
@@ -354,6 +356,11 @@ func benchSoak(w io.Writer, bin, flows string, c soakConfig) error {
 	e.Stop()
 	stopped = true
 	closed := dirBytes(data)
+	// Where the bytes are: live keys and values by key area.
+	areas, err := keyAreas(data)
+	if err != nil {
+		return err
+	}
 	// Compacted: the store opened alone, its LSM tree flattened and its
 	// value log collected, as the background GC and badger's compactions
 	// would in time.
@@ -366,6 +373,13 @@ func benchSoak(w io.Writer, bin, flows string, c soakConfig) error {
 		return err
 	}
 	reclaimed, cerr := db.Compact(context.Background())
+	// Rewritten: the live data only, a backup restored into a new
+	// directory (what the store costs once every deleted and expired key
+	// has been compacted away).
+	var backup bytes.Buffer
+	if cerr == nil {
+		_, cerr = db.Backup(context.Background(), &backup)
+	}
 	if err := db.Close(); cerr == nil {
 		cerr = err
 	}
@@ -373,6 +387,17 @@ func benchSoak(w io.Writer, bin, flows string, c soakConfig) error {
 		return cerr
 	}
 	compacted := dirBytes(data)
+	restored, err := os.MkdirTemp("", "stride-soak-restored-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(restored)
+	backupBytes := int64(backup.Len())
+	if _, err := store.Restore(filepath.Join(restored, "data"), &backup, store.Options{Key: key}); err != nil {
+		return err
+	}
+	rewritten := dirBytes(restored)
+	baseline := before // the connected users' data: subtracted from every figure
 
 	per := func(b int64) string {
 		if sent == 0 {
@@ -392,12 +417,62 @@ func benchSoak(w io.Writer, bin, flows string, c soakConfig) error {
 		fmt.Fprintf(w, "| queue drained | **no**, not within %v |\n", c.drain)
 	}
 	fmt.Fprintf(w, "| interactions imported into Marketing Cloud | %d |\n", imported)
-	fmt.Fprintf(w, "| data dir growth per notification: drained / +30 s / stride stopped / compacted (flatten + value-log GC) | %s / %s / %s / **%s** |\n",
-		per(after-before), per(running-before), per(closed-before), per(compacted-before))
-	fmt.Fprintf(w, "| data dir before the load / compacted after | %s / %s (compaction reclaimed %s of value log) |\n", mib(before), mib(compacted), mib(reclaimed))
+	fmt.Fprintf(w, "| data dir growth per notification: drained / +30 s / stride stopped / compacted (flatten + value-log GC) / live data only (a backup restored into a new directory) | %s / %s / %s / %s / **%s** |\n",
+		per(after-baseline), per(running-baseline), per(closed-baseline), per(compacted-baseline), per(rewritten-baseline))
+	fmt.Fprintf(w, "| data dir before the load / after, compacted / live data only; backup file | %s / %s / %s; %s (value-log GC reclaimed %s) |\n", mib(before), mib(compacted), mib(rewritten), mib(backupBytes), mib(reclaimed))
 	fmt.Fprintf(w, "| live keys and values per notification (`GET /admin/store`): log / queues / data stores | %s / %s / %s |\n\n",
 		per(afterParts.Log-beforeParts.Log), per(afterParts.Queues-beforeParts.Queues), per(afterParts.DataStores-beforeParts.DataStores))
+	fmt.Fprintln(w, "| key area (after the soak, stride stopped) | keys | keys and values per notification |")
+	fmt.Fprintln(w, "|---|---:|---:|")
+	for _, a := range areas {
+		fmt.Fprintf(w, "| `%s` | %d | %s |\n", a.name, a.keys, per(a.bytes))
+	}
+	fmt.Fprintln(w)
 	return nil
+}
+
+// keyArea is the live keys under a prefix of the store's keyspace.
+type keyArea struct {
+	name        string
+	keys, bytes int64
+}
+
+// keyAreas counts the live keys and values of a closed data directory by
+// area: the log's entries and indexes (l/t/, l/i/, l/f/, l/p/), queues
+// (q/<queue>), data stores (k/<store>), reading keys only.
+func keyAreas(dir string) ([]keyArea, error) {
+	bdb, err := badger.Open(badger.DefaultOptions(dir).WithLogger(nil).WithReadOnly(true))
+	if err != nil {
+		return nil, err
+	}
+	defer bdb.Close()
+	by := map[string]*keyArea{}
+	err = bdb.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			item := it.Item()
+			k := item.Key()
+			name := string(k[:min(len(k), 4)])
+			if len(k) > 2 && (k[0] == 'q' || k[0] == 'k') && k[1] == '/' {
+				name, _, _ = strings.Cut(string(k), "\x00")
+			}
+			a := by[name]
+			if a == nil {
+				a = &keyArea{name: name}
+				by[name] = a
+			}
+			a.keys++
+			a.bytes += int64(len(k)) + item.ValueSize()
+		}
+		return nil
+	})
+	var out []keyArea
+	for _, a := range by {
+		out = append(out, *a)
+	}
+	slices.SortFunc(out, func(a, b keyArea) int { return strings.Compare(a.name, b.name) })
+	return out, err
 }
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }

@@ -151,7 +151,7 @@ func (db *DB) Compact(ctx context.Context) (int64, error) {
 	if db.closed {
 		return 0, ErrClosed
 	}
-	if err := db.bdb.Flatten(2); err != nil {
+	if err := db.bdb.Flatten(1); err != nil {
 		return 0, err
 	}
 	return db.runGC("compact"), nil
