@@ -47,7 +47,9 @@ func TestValueLogGCReportsWhatItReclaimed(t *testing.T) {
 	for _, round := range []func(i int) error{
 		func(i int) error { return db.KV().Put(ctx, "blobs", strconv.Itoa(i), big, PutOptions{Overwrite: true}) },
 		func(i int) error { return db.KV().Delete(ctx, "blobs", strconv.Itoa(i)) },
-		func(i int) error { return db.KV().Put(ctx, "small", strconv.Itoa(i), []byte("v"), PutOptions{Overwrite: true}) },
+		func(i int) error {
+			return db.KV().Put(ctx, "small", strconv.Itoa(i), []byte("v"), PutOptions{Overwrite: true})
+		},
 	} {
 		db = openAt(t, dir, opts)
 		for i := range 12 {
