@@ -54,7 +54,7 @@ func main() {
 			check(loadProcess(os.Args[2:]))
 			return
 		case "soak-load":
-			check(soakLoad(os.Args[2:]))
+			check(soakLoad(os.Args[2:], os.Stdout))
 			return
 		}
 	}

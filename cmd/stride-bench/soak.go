@@ -69,7 +69,7 @@ type soakInterval struct {
 // for the next (user, day) pair, latencies measured from when each was
 // due (a slow answer delays no later one's clock), one JSON line per
 // interval on stdout.
-func soakLoad(args []string) error {
+func soakLoad(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("soak-load", flag.ExitOnError)
 	url := fs.String("url", "", "the webhook")
 	rate := fs.Int("rate", 200, "notifications a second")
@@ -103,7 +103,7 @@ func soakLoad(args []string) error {
 			out.P99US = l[min(n-1, n*99/100)].Microseconds()
 		}
 		out.Last = last
-		_ = json.NewEncoder(os.Stdout).Encode(out)
+		_ = json.NewEncoder(stdout).Encode(out)
 	}
 
 	type job struct {
@@ -117,8 +117,7 @@ func soakLoad(args []string) error {
 		go func() {
 			defer wg.Done()
 			for j := range jobs {
-				u := ids[j.i%len(ids)]
-				day := yesterday.AddDate(0, 0, -j.i/len(ids)).Format("2006-01-02")
+				u, day := soakPair(j.i, ids, yesterday)
 				body := sandbox.NotificationBody([]sandbox.Update{demo.Update(u, day, "activities")})
 				late := time.Since(j.due) > 10*time.Millisecond
 				code := 0
@@ -169,6 +168,12 @@ func soakLoad(args []string) error {
 	wg.Wait()
 	flush(true)
 	return nil
+}
+
+// soakPair is notification i's user and day: user i % users, i / users
+// days before yesterday.
+func soakPair(i int, ids []string, yesterday time.Time) (user, day string) {
+	return ids[i%len(ids)], yesterday.AddDate(0, 0, -i/len(ids)).Format("2006-01-02")
 }
 
 // dirBytes is the disk blocks in use under dir (badger's files are
