@@ -260,12 +260,8 @@ func benchSoak(w io.Writer, bin, flows string, c soakConfig) error {
 			e.Stop()
 		}
 	}()
-	// One at a time: the consent's state cookie lives in the Env's one
-	// cookie jar, so concurrent consents can trip over each other's.
-	for _, u := range userIDs(c.users) {
-		if status, _, err := e.Connect(u, "", false); err != nil || status != 200 {
-			return fmt.Errorf("connecting %s: %d %v", u, status, err)
-		}
+	if _, err := connectAll(e, userIDs(c.users)); err != nil {
+		return err
 	}
 	time.Sleep(2 * time.Second)
 	pid := e.Pid()
