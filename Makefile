@@ -7,7 +7,7 @@ LDFLAGS  := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: build test vet lint fmt schema bench demo clean release image screenshots cluster-demo
+.PHONY: build test vet lint fmt schema bench soak demo clean release image screenshots cluster-demo
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/stride
@@ -42,6 +42,19 @@ schema:
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./... | tee bench.out
 	$(GO) run ./cmd/stride-bench -duration 3s -rounds 3 -bin $(BIN) binary http webhook reload rss e2e daily cluster | tee bench.md
+	$(GO) run ./cmd/stride-bench -bin $(BIN) -rate 200 -minutes 0.5 -every 10s soak | tee -a bench.md
+
+# The soak: the real binary with the shipped Fitbit flows against the
+# sandbox, RATE unique signed notifications a second for MINUTES, a line
+# every EVERY (RSS, goroutines, disk, queue depth), then drained or not
+# and bytes on disk per notification. MEMORY_LIMIT is stride run's
+# --memory-limit (empty: its default).
+RATE ?= 200
+MINUTES ?= 2
+EVERY ?= 1m
+MEMORY_LIMIT ?=
+soak: build
+	$(GO) run ./cmd/stride-bench -bin $(BIN) -rate $(RATE) -minutes $(MINUTES) -every $(EVERY) -memory-limit "$(MEMORY_LIMIT)" soak
 
 # The monitor's browser tests (headless Chromium), saving a PNG of each
 # page they pass to docs/screenshots (shown in the README).

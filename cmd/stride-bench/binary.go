@@ -309,14 +309,15 @@ func startPlain(dir string) (*server, error) {
 // benchBinary measures the real binary against the plain server for the
 // rename flow and signed webhook ingest, rounds alternating.
 // With profileDir set, CPU and allocation profiles of `stride run` are
-// taken during its last round of each case.
-func benchBinary(w io.Writer, bin string, d time.Duration, rounds, conc int, profileDir string) error {
+// taken during its last round of each case; extra arguments go to
+// `stride run` (e.g. --memory-limit).
+func benchBinary(w io.Writer, bin string, d time.Duration, rounds, conc int, profileDir string, extra ...string) error {
 	dir, err := os.MkdirTemp("", "stride-bench-binary-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	st, err := startStrideBinary(bin, dir)
+	st, err := startStrideBinary(bin, dir, extra...)
 	if err != nil {
 		return err
 	}
@@ -328,7 +329,11 @@ func benchBinary(w io.Writer, bin string, d time.Duration, rounds, conc int, pro
 	defer plain.stop()
 	servers := []*server{plain, st}
 
-	fmt.Fprintf(w, "### The real binary against plain Go (%d clients, %v × %d rounds, load from a separate process)\n\n", conc, d, rounds)
+	with := ""
+	if len(extra) > 0 {
+		with = ", stride run " + strings.Join(extra, " ")
+	}
+	fmt.Fprintf(w, "### The real binary against plain Go (%d clients, %v × %d rounds, load from a separate process%s)\n\n", conc, d, rounds, with)
 	fmt.Fprintln(w, "`stride run` with its store (fsync on) and its message log (level info) in one process; a plain net/http server doing the same work in another; rounds alternate. Medians.")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| case | server | req/s | p50 | p99 | peak RSS | req/s ratio | p99 ratio |")

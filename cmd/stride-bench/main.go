@@ -12,7 +12,9 @@
 // in-process against a plain net/http handler, with and without
 // Accept-Encoding: gzip), webhook (the Fitbit webhook flow against
 // a plain handler), reload (edits under load), and, with the built binary
-// against the sandbox, e2e, daily and rss.
+// against the sandbox, e2e, daily, rss and soak (a fixed rate of unique
+// signed notifications through the shipped Fitbit flows for -minutes, a
+// line every -every: see soak.go).
 package main
 
 import (
@@ -51,6 +53,9 @@ func main() {
 		case "load":
 			check(loadProcess(os.Args[2:]))
 			return
+		case "soak-load":
+			check(soakLoad(os.Args[2:], os.Stdout))
+			return
 		}
 	}
 	duration := flag.Duration("duration", 3*time.Second, "length of one measured round")
@@ -60,8 +65,14 @@ func main() {
 	bin := flag.String("bin", "bin/stride", "the stride binary (e2e, daily, rss)")
 	users := flag.Int("users", 1000, "e2e: users")
 	dailyUsers := flag.Int("daily-users", 10000, "daily: users")
-	flag.StringVar(&strideMemoryLimit, "memory-limit", "", "e2e, daily: run stride with this --memory-limit (default: stride's own, 256MiB without a cgroup limit)")
+	flag.StringVar(&strideMemoryLimit, "memory-limit", "", "binary, e2e, daily, soak: run stride with this --memory-limit (default: stride's own, 256MiB without a cgroup limit)")
 	profile := flag.String("profile", "", "binary: write CPU and allocation profiles of `stride run` under the last rename round's load to this directory (rename-cpu.pprof, rename-allocs.pprof)")
+	var soak soakConfig
+	flag.IntVar(&soak.rate, "rate", 200, "soak: notifications a second")
+	minutes := flag.Float64("minutes", 2, "soak: minutes of load")
+	flag.DurationVar(&soak.every, "every", time.Minute, "soak: one line per interval")
+	flag.IntVar(&soak.users, "soak-users", 0, "soak: users (0: enough for the sandbox's rate limit of 150 calls per user and hour)")
+	flag.DurationVar(&soak.drain, "drain", time.Minute, "soak: how long the queue may take to drain after the load")
 	flag.Parse()
 	cases := flag.Args()
 	if len(cases) == 0 {
@@ -72,7 +83,11 @@ func main() {
 		case "http":
 			check(benchHTTP(os.Stdout, *flows, *duration, *rounds, *conc))
 		case "binary":
-			check(benchBinary(os.Stdout, *bin, *duration, *rounds, *conc, *profile))
+			var extra []string
+			if strideMemoryLimit != "" {
+				extra = []string{"--memory-limit", strideMemoryLimit}
+			}
+			check(benchBinary(os.Stdout, *bin, *duration, *rounds, *conc, *profile, extra...))
 		case "webhook":
 			check(benchWebhook(os.Stdout, *flows, *duration, *rounds, *conc))
 		case "e2e":
@@ -85,6 +100,10 @@ func main() {
 			check(benchCluster(os.Stdout, *bin, *duration, *rounds, *conc))
 		case "rss":
 			check(benchRSS(os.Stdout, *bin, *flows, *duration))
+		case "soak":
+			soak.d = time.Duration(*minutes * float64(time.Minute))
+			soak.memoryLimit = strideMemoryLimit
+			check(benchSoak(os.Stdout, *bin, *flows, soak))
 		default:
 			fmt.Fprintf(os.Stderr, "stride-bench: unknown case %q\n", c)
 			os.Exit(2)

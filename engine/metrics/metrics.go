@@ -138,6 +138,8 @@ type storeCollector struct {
 var (
 	queueDepth  = prometheus.NewDesc("stride_queue_messages", "Messages in a durable queue, by state (ready, in_flight, delayed, dead).", []string{"queue", "state"}, nil)
 	queueOldest = prometheus.NewDesc("stride_queue_oldest_message_age_seconds", "Age of the oldest live message of a queue.", []string{"queue"}, nil)
+	gcReclaimed = prometheus.NewDesc("stride_store_gc_reclaimed_bytes_total", "Bytes of value-log files the store's garbage collection freed (runs on a schedule and after the message log's retention deletes).", nil, nil)
+	gcRuns      = prometheus.NewDesc("stride_store_gc_runs_total", "Value-log garbage collection runs of the store.", nil, nil)
 	storeBytes  = prometheus.NewDesc("stride_store_bytes", "Size of the store: badger's files (lsm, vlog), and the live keys and values of each part (log, queues, datastores).", []string{"part"}, nil)
 )
 
@@ -145,6 +147,8 @@ func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- queueDepth
 	ch <- queueOldest
 	ch <- storeBytes
+	ch <- gcReclaimed
+	ch <- gcRuns
 }
 
 func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
@@ -169,6 +173,9 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	if c.db == nil {
 		return
 	}
+	gc := c.db.GCStats()
+	ch <- prometheus.MustNewConstMetric(gcReclaimed, prometheus.CounterValue, float64(gc.ReclaimedBytes))
+	ch <- prometheus.MustNewConstMetric(gcRuns, prometheus.CounterValue, float64(gc.Runs))
 	lsm, vlog := c.db.Size()
 	ch <- prometheus.MustNewConstMetric(storeBytes, prometheus.GaugeValue, float64(lsm), "lsm")
 	ch <- prometheus.MustNewConstMetric(storeBytes, prometheus.GaugeValue, float64(vlog), "vlog")

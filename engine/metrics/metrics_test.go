@@ -71,6 +71,8 @@ func TestMetricsCountMessagesRequestsQueuesAndReloads(t *testing.T) {
 		`stride_reloads_total{result="ok"} 1`,
 		`stride_reloads_total{result="failed"} 1`,
 		`stride_store_bytes{part="lsm"}`,
+		"stride_store_gc_reclaimed_bytes_total 0",
+		"stride_store_gc_runs_total 0",
 		`stride_queue_oldest_message_age_seconds{queue="later"}`,
 	}
 	deadline := time.Now().Add(10 * time.Second)

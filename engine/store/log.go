@@ -122,6 +122,29 @@ func logSuffix(start time.Time, id string, attempt int) []byte {
 	return binary.BigEndian.AppendUint32(b, uint32(attempt))
 }
 
+// The by-id index's value names the attempt's primary record. Since
+// issue 23 it is the primary's 8-byte inverted start alone (the rest of
+// the primary key is the index key's id and attempt); entries written
+// before hold the whole primary key, "l/t/..." (12 bytes or more), and
+// are read as they are.
+func logPointer(primary []byte) []byte {
+	return primary[len(logByTime) : len(logByTime)+8]
+}
+
+// logPrimary is the primary key the by-id value v of (id, attempt) names.
+func logPrimary(v []byte, id string, attempt int) ([]byte, error) {
+	switch {
+	case len(v) == 8:
+		b := make([]byte, 0, len(logByTime)+8+len(id)+5)
+		b = append(append(b, logByTime...), v...)
+		b = append(append(b, id...), 0)
+		return binary.BigEndian.AppendUint32(b, uint32(attempt)), nil
+	case bytes.HasPrefix(v, logByTime) && len(v) >= len(logByTime)+8:
+		return v, nil
+	}
+	return nil, ErrCorrupt
+}
+
 func logIDKey(prefix []byte, id string, attempt int) []byte {
 	b := append(bytes.Clone(prefix), id...)
 	b = append(b, 0)
@@ -225,9 +248,10 @@ func (s *logStore) resolveStarts(ctx context.Context, es []LogEntry) ([]LogEntry
 			case err != nil:
 				return err
 			case live(item.ExpiresAt(), now):
-				err := item.Value(func(primary []byte) error {
-					if !bytes.HasPrefix(primary, logByTime) || len(primary) < len(logByTime)+8 {
-						return ErrCorrupt
+				err := item.Value(func(v []byte) error {
+					primary, err := logPrimary(v, e.ID, e.Attempt)
+					if err != nil {
+						return err
 					}
 					e.Start = time.Unix(0, int64(^binary.BigEndian.Uint64(primary[len(logByTime):])))
 					return nil
@@ -276,7 +300,7 @@ func (s *logStore) write(es []LogEntry) error {
 		if err := set(primary, s.encode(e), exp); err != nil {
 			return err
 		}
-		if err := set(logIDKey(logByID, e.ID, e.Attempt), primary, exp); err != nil {
+		if err := set(logIDKey(logByID, e.ID, e.Attempt), logPointer(primary), exp); err != nil {
 			return err
 		}
 		if e.Flow != "" {

@@ -99,14 +99,38 @@ const (
 	traceStepIsKind = 1 << iota // Step == Kind (an unnamed step): not stored
 	traceOK                     // Outcome == "ok": not stored
 	traceError                  // an Error follows
+	traceKindCode               // the kind is a code of traceKinds, not its name (since issue 23)
 )
+
+// traceKinds are the step kinds a trace stores as a one-byte code
+// (traceKindCode) instead of their names; a kind not listed is stored by
+// name. Append only: a code's kind never changes, and a record written
+// with a code this list does not hold is corrupt.
+var traceKinds = [...]string{
+	"route", "set", "filter", "request", "map", "call", "respond", "enqueue", "verify_signature",
+	"idempotent", "split", "datastore_get", "datastore_put", "datastore_delete", "datastore_select",
+	"log", "fail", "complete", "disconnect", "connection_refresh", "lock", "quota", "retry",
+	"json_to_xml", "xml_to_json",
+}
+
+// traceKindOf returns kind's code in traceKinds.
+func traceKindOf(kind string) (uint64, bool) {
+	for i, k := range traceKinds {
+		if k == kind {
+			return uint64(i), true
+		}
+	}
+	return 0, false
+}
 
 // encodeTrace writes a trace compactly, as most traces are: per step a
 // flags uvarint, the kind, the name only when it is not the kind, the
 // position as the length of the prefix it shares with the previous
 // step's (the same file, usually) and the rest, the duration, the
 // outcome only when it is not "ok", the error only when there is one.
-// A typical http flow's trace takes 40% of the plain encoding.
+// A typical http flow's trace takes 40% of the plain encoding. Since
+// issue 23 the kinds of traceKinds are stored as a code (a step flag
+// says so): traces written before read as they did.
 func encodeTrace(b *encoder, trace []TraceEntry) {
 	b.Uvarint(uint64(len(trace)))
 	prev := ""
@@ -121,8 +145,16 @@ func encodeTrace(b *encoder, trace []TraceEntry) {
 		if t.Error != "" {
 			f |= traceError
 		}
+		code, coded := traceKindOf(t.Kind)
+		if coded {
+			f |= traceKindCode
+		}
 		b.Uvarint(f)
-		b.String(t.Kind)
+		if coded {
+			b.Uvarint(code)
+		} else {
+			b.String(t.Kind)
+		}
 		if f&traceStepIsKind == 0 {
 			b.String(t.Step)
 		}
@@ -165,7 +197,16 @@ func decodeTrace(d *decoder, version byte) []TraceEntry {
 			continue
 		}
 		f := d.Uvarint()
-		t.Kind = d.String()
+		if f&traceKindCode != 0 {
+			code := d.Uvarint()
+			if code >= uint64(len(traceKinds)) {
+				d.Fail()
+				return nil
+			}
+			t.Kind = traceKinds[code]
+		} else {
+			t.Kind = d.String()
+		}
 		t.Step = t.Kind
 		if f&traceStepIsKind == 0 {
 			t.Step = d.String()

@@ -117,7 +117,8 @@ func (s *logStore) current(txn *badger.Txn, id string, attempt int, primary []by
 	}
 	same := false
 	err = item.Value(func(v []byte) error {
-		same = bytes.Equal(v, primary)
+		named, err := logPrimary(v, id, attempt)
+		same = err == nil && bytes.Equal(named, primary)
 		return nil
 	})
 	return same, err
@@ -140,9 +141,13 @@ func (s *logStore) Get(ctx context.Context, id string) ([]LogEntry, error) {
 				continue
 			}
 			attempt := int(binary.BigEndian.Uint32(ix.Key()[len(prefix):]))
-			primary, err := ix.ValueCopy(nil)
+			v, err := ix.ValueCopy(nil)
 			if err != nil {
 				return err
+			}
+			primary, err := logPrimary(v, id, attempt)
+			if err != nil {
+				continue // names no entry
 			}
 			item, err := txn.Get(primary)
 			if errors.Is(err, badger.ErrKeyNotFound) {

@@ -162,6 +162,7 @@ func (s *logStore) sweep(ctx context.Context, rescan bool) {
 	}
 	if deleted {
 		s.sweeps.Add(1)
+		s.db.kickGC() // reclaim what the deletes freed
 	}
 }
 
@@ -295,8 +296,8 @@ func (s *logStore) deleteOldest(ctx context.Context, want int64) (int, error) {
 			if err != nil {
 				return err
 			}
-			if !bytes.Equal(v, e.key) {
-				continue
+			if named, err := logPrimary(v, id, attempt); err == nil && !bytes.Equal(named, e.key) {
+				continue // a later write of the attempt (a corrupt pointer goes with its entry)
 			}
 			if err := del(pk, int64(len(pk)+len(v))); err != nil {
 				return err

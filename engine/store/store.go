@@ -168,6 +168,7 @@ type DB struct {
 	lg *logStore
 
 	parts partsCache // the last BytesByPart count
+	gc    gcState    // value-log GC: its kick and what it reclaimed
 
 	closeOnce sync.Once
 	closeErr  error
@@ -234,6 +235,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		now:       opts.Now,
 		retention: opts.LogRetention,
 		stop:      make(chan struct{}),
+		gc:        gcState{kick: make(chan struct{}, 1)},
 	}
 	if opts.Durability == SurvivePowerLoss && !opts.InMemory {
 		db.gsync = newGroupSync(db.syncFiles)
@@ -401,42 +403,6 @@ func (db *DB) Encrypted() bool { return db.seal != nil }
 // Size returns the on-disk size of the LSM tree and of the value log in
 // bytes, as last computed by badger (it refreshes them every minute).
 func (db *DB) Size() (lsm, vlog int64) { return db.bdb.Size() }
-
-func (db *DB) gcLoop(every time.Duration) {
-	defer db.bg.Done()
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-db.stop:
-			return
-		case <-t.C:
-			db.runGC()
-		}
-	}
-}
-
-// runGC rewrites value log files until badger finds none worth rewriting
-// (half of a file discardable).
-func (db *DB) runGC() {
-	for i := 0; i < 100; i++ {
-		select {
-		case <-db.stop:
-			return
-		default:
-		}
-		err := db.bdb.RunValueLogGC(0.5)
-		switch {
-		case err == nil:
-			continue
-		case errors.Is(err, badger.ErrNoRewrite), errors.Is(err, badger.ErrRejected):
-			return
-		default:
-			db.log.Warn("store: value log GC", "err", err)
-			return
-		}
-	}
-}
 
 // update runs fn in a read-write transaction, retrying on badger's optimistic
 // conflict error (two writers touched the same key) a bounded number of times.

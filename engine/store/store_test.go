@@ -222,7 +222,7 @@ func TestBadgerLoggerAndGC(t *testing.T) {
 		}
 	}
 	before := len(got)
-	db.runGC()
+	db.runGC("test")
 	mu.Lock()
 	defer mu.Unlock()
 	if len(out.String()) != before {
