@@ -110,21 +110,32 @@ func (p *fastJSON) object(depth int) (any, bool) {
 			return nil, false
 		}
 		m[k] = v // a repeated name: the last value, as encoding/json
-		p.ws()
-		if p.i >= len(p.b) {
+		if end, ok := p.more('}'); !ok {
 			return nil, false
-		}
-		switch p.b[p.i] {
-		case ',':
-			p.i++
-			p.ws()
-		case '}':
-			p.i++
+		} else if end {
 			return m, true
-		default:
-			return nil, false
 		}
 	}
+}
+
+// more reads what follows a member of an object or an array: ',' (more
+// members: end false) or the closing byte (end true); anything else is
+// not ok.
+func (p *fastJSON) more(closing byte) (end, ok bool) {
+	p.ws()
+	if p.i >= len(p.b) {
+		return false, false
+	}
+	switch p.b[p.i] {
+	case ',':
+		p.i++
+		p.ws()
+		return false, true
+	case closing:
+		p.i++
+		return true, true
+	}
+	return false, false
 }
 
 func (p *fastJSON) array(depth int) (any, bool) {
@@ -141,19 +152,10 @@ func (p *fastJSON) array(depth int) (any, bool) {
 			return nil, false
 		}
 		a = append(a, v)
-		p.ws()
-		if p.i >= len(p.b) {
+		if end, ok := p.more(']'); !ok {
 			return nil, false
-		}
-		switch p.b[p.i] {
-		case ',':
-			p.i++
-			p.ws()
-		case ']':
-			p.i++
+		} else if end {
 			return a, true
-		default:
-			return nil, false
 		}
 	}
 }
