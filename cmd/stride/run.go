@@ -233,7 +233,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	if _, err := reloader.Watch(watchCtx); err != nil {
 		log.Error("not watching the flows directory: edits need SIGHUP or POST /admin/reload", "dir", *flowsDir, "error", err)
 	}
-	appSrv := &http.Server{Handler: rt, ReadHeaderTimeout: 10 * time.Second}
+	appSrv := &http.Server{Handler: rt, ReadHeaderTimeout: 10 * time.Second, BaseContext: rt.BaseContext}
 	adminSrv := &http.Server{Handler: admin, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 2)
 	go func() {

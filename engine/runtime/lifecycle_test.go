@@ -300,3 +300,52 @@ steps:
 		}
 	})
 }
+
+// Served as cmd/stride serves it (http.Server.BaseContext = the
+// runtime's), an http run still in progress at Stop's deadline is
+// cancelled, and its caller told that stride shut down (503), through
+// the request's own context — with and without BaseContext alike.
+func TestStopDeadlineEndsHTTPRuns(t *testing.T) {
+	up := newHangingUpstream(t, time.Hour)
+	defer up.Close()
+	set := load(t, "h.yaml", `
+flow: slow
+trigger: {http: {path: /slow, methods: [GET]}}
+steps:
+  - request: '`+up.URL+`'
+`)
+	for _, base := range []bool{true, false} {
+		rt := runtime.New(runtime.Options{})
+		rt.Swap(set)
+		if err := rt.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewUnstartedServer(rt)
+		if base {
+			srv.Config.BaseContext = rt.BaseContext
+		}
+		srv.Start()
+		before := up.started.Load()
+		answer := make(chan *http.Response, 1)
+		go func() {
+			resp, err := http.Get(srv.URL + "/slow")
+			if err != nil {
+				t.Error(err)
+				answer <- nil
+				return
+			}
+			resp.Body.Close()
+			answer <- resp
+		}()
+		waitFor(t, "the request to reach the upstream", func() bool { return up.started.Load() > before })
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		if err := rt.Stop(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("base %v: Stop = %v, want the drain deadline passed", base, err)
+		}
+		cancel()
+		if resp := <-answer; resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+			t.Errorf("base %v: the cancelled run answered %v, want 503", base, resp)
+		}
+		srv.Close()
+	}
+}

@@ -22,6 +22,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -122,7 +123,10 @@ func New(o Options) *Runtime {
 	if r.clock == nil {
 		r.clock = realClock{}
 	}
-	r.ctx, r.cancel = context.WithCancelCause(context.Background())
+	base, cancel := context.WithCancelCause(context.Background())
+	// The runtime marks its context so that a request context derived
+	// from it (BaseContext) is known to end with it.
+	r.ctx, r.cancel = context.WithValue(base, runtimeKey{}, r), cancel
 	empty, _ := flow.Load(nil)
 	r.current.Store(&generation{set: empty, mux: http.NewServeMux()})
 	return r
@@ -304,18 +308,31 @@ func (r *Runtime) runContext(timeout time.Duration) (context.Context, context.Ca
 // requestContext returns the context of a run for a caller's request: it
 // ends with parent, when the runtime cancels its runs, or after timeout.
 func (r *Runtime) requestContext(parent context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancelCause(parent)
-	stop := context.AfterFunc(r.ctx, func() { cancel(context.Cause(r.ctx)) })
-	var cancelTimeout context.CancelFunc = func() {}
+	ctx, cancel := parent, context.CancelFunc(func() {})
+	if parent.Value(runtimeKey{}) != r {
+		// Tie the run to the runtime's context: one more context and a
+		// registration on the runtime's, which every request shares.
+		// Servers that derive their requests from BaseContext skip it.
+		c, cancelCause := context.WithCancelCause(parent)
+		stop := context.AfterFunc(r.ctx, func() { cancelCause(context.Cause(r.ctx)) })
+		ctx, cancel = c, func() { stop(); cancelCause(nil) }
+	}
 	if timeout > 0 {
+		var cancelTimeout context.CancelFunc
 		ctx, cancelTimeout = context.WithTimeout(ctx, timeout)
+		return ctx, func() { cancelTimeout(); cancel() }
 	}
-	return ctx, func() {
-		cancelTimeout()
-		stop()
-		cancel(nil)
-	}
+	return ctx, cancel
 }
+
+// runtimeKey marks the runtime's context (its value is the runtime).
+type runtimeKey struct{}
+
+// BaseContext is the context an http.Server serving the runtime should
+// give its connections (http.Server.BaseContext): a request's context
+// then ends when the runtime cancels its runs at Stop's deadline by
+// itself, and the runtime does not tie each request to it again.
+func (r *Runtime) BaseContext(net.Listener) context.Context { return r.ctx }
 
 // tracker counts runs in progress and refuses new ones once closed. A
 // WaitGroup alone cannot: Add must not race Wait when the count is zero.
