@@ -194,6 +194,15 @@ func benchDaily(w io.Writer, bin, flows string, n int) error {
 		return fmt.Errorf("daily: only %d of %d interactions", count(), n)
 	}
 	wall := time.Since(start)
+	// The same calls by a plain Go loop, to the same fakes.
+	plain, err := newPlainDaily(e, userIDs(n))
+	if err != nil {
+		return err
+	}
+	plainWall, err := plain.run(yesterday)
+	if err != nil {
+		return err
+	}
 	limit := strideMemoryLimit
 	if limit == "" {
 		limit = "default"
@@ -203,6 +212,7 @@ func benchDaily(w io.Writer, bin, flows string, n int) error {
 	fmt.Fprintln(w, "|---|---:|")
 	fmt.Fprintf(w, "| setup: users connected | %d in %.1f s |\n", n, took.Seconds())
 	fmt.Fprintf(w, "| wall time of the daily run (refresh + read + import per user) | **%.1f s** (%.0f users/s) |\n", wall.Seconds(), float64(n)/wall.Seconds())
+	fmt.Fprintf(w, "| a plain Go loop making the same calls (4 at a time, as the flow) | %.1f s (%.0f users/s): Stride takes **%.2f×** its time |\n", plainWall.Seconds(), float64(n)/plainWall.Seconds(), wall.Seconds()/plainWall.Seconds())
 	fmt.Fprintf(w, "| RSS before the run / peak during it (sampled) / process peak (VmHWM) | %s / %s / %s |\n", mb(before), mb(peak), mb(procKB(e.Pid(), "VmHWM")))
 	fmt.Fprintf(w, "| RSS after the run: anonymous (Go heap, badger's arenas and caches) / file-backed (badger's mapped files) | %s / %s |\n\n", mb(procKB(e.Pid(), "RssAnon")), mb(procKB(e.Pid(), "RssFile")))
 	return nil
