@@ -33,7 +33,7 @@ func init() {
 		Doc: "Messages with the same key value wait their turn, in about the order they came, for at most timeout; then the step fails with status 503 naming the lock and the key. " +
 			"Messages with different keys run in parallel. Lock steps with the same name share their locks across flows; without a name the lock belongs to this step. " +
 			"The lock is released when the block ends in any way (done, failed, respond, filter). " +
-			"Locks are per Stride process: several Stride instances do not exclude each other. " +
+			"Instances sharing a store (--store nats://) also exclude each other: the block then holds a lease in the store, renewed while it runs, that a crashed instance loses within 15 s. " +
 			"They are not reentrant: the same message taking the same lock and key again (through call) fails at once instead of waiting for itself.",
 		Example: "- lock:\n    name: fitbit-token-refresh\n    key: '${property.owner}'\n    timeout: 30s\n    steps:\n      - call: {flow: fitbit-refresh-token}",
 		Build: func(b *flow.Builder, c *lockConfig) (flow.Step, error) {
