@@ -262,7 +262,7 @@ func TestAADBindsValuesToTheirPlace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fake := db.q.newID()
+	fake := db.q.ids.Next(db.now())
 	copyRaw(queueKey("in", 'm', id), queueKey("in", 'm', fake))
 	db.Close()
 	db = openAt(t, db.bdb.Opts().Dir, Options{Key: testKey(1)})

@@ -3,9 +3,6 @@ package store
 import (
 	"bytes"
 	"container/list"
-	"crypto/rand"
-	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"sync"
 	"time"
@@ -29,8 +26,7 @@ type queueStore struct {
 	qs     map[string]*queue
 	closed bool
 
-	idMu   sync.Mutex
-	lastID int64 // nanoseconds part of the last id issued
+	ids MessageIDs
 }
 
 // queue is one queue's in-memory index.
@@ -137,9 +133,7 @@ func (s *queueStore) load() error {
 			}
 			name, kind, id := string(k[:i]), k[i+1], string(k[i+3:])
 			q := s.get(name)
-			if n := idNanos(id); n > s.lastID {
-				s.lastID = n
-			}
+			s.ids.Seen(id)
 			switch kind {
 			case 'd':
 				q.dead++
@@ -171,34 +165,6 @@ func (s *queueStore) close() {
 		close(q.wake)
 		q.mu.Unlock()
 	}
-}
-
-// newID returns a fresh message id: 8 bytes of strictly increasing
-// nanoseconds (the clock, bumped past the last id issued, also across
-// restarts) and 8 random bytes, as 32 hex characters.
-func (s *queueStore) newID() string {
-	s.idMu.Lock()
-	n := s.db.now().UnixNano()
-	if n <= s.lastID {
-		n = s.lastID + 1
-	}
-	s.lastID = n
-	s.idMu.Unlock()
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(n))
-	rand.Read(b[8:])
-	return hex.EncodeToString(b[:])
-}
-
-func idNanos(id string) int64 {
-	if len(id) != 32 {
-		return 0
-	}
-	b, err := hex.DecodeString(id[:16])
-	if err != nil {
-		return 0
-	}
-	return int64(binary.BigEndian.Uint64(b))
 }
 
 func checkQueue(op, queue string) error {

@@ -25,7 +25,7 @@ func (s *queueStore) Enqueue(ctx context.Context, queue string, m Message) (stri
 	// id order; the pending entry holds back later messages of its key
 	// until the write commits (or fails).
 	q.mu.Lock()
-	id := s.newID()
+	id := s.ids.Next(s.db.now())
 	ent := &qent{id: id, key: m.Key, enqueued: now, notBefore: m.NotBefore, pending: true}
 	q.insert(ent)
 	q.mu.Unlock()

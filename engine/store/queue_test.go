@@ -2,10 +2,8 @@ package store
 
 import (
 	"errors"
-	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -91,115 +89,6 @@ func TestQueueMessageFields(t *testing.T) {
 		m.Headers["X-A"] != "1" || m.Meta["flow"] != "f" || !m.Enqueued.Equal(clock.Now()) ||
 		!m.LeaseUntil.Equal(clock.Now().Add(10*time.Minute)) || m.Attempts != 0 || m.Deliveries != 1 {
 		t.Fatalf("leased %+v", m)
-	}
-}
-
-// TestQueueKeyOrderingParallel: 4 consumers lease in parallel; messages of
-// one key must be processed one at a time and in enqueue order, while
-// different keys (and unkeyed messages) run side by side.
-func TestQueueKeyOrderingParallel(t *testing.T) {
-	db, _ := openTest(t, Options{})
-	q := db.Queues()
-	const keys, per, unkeyed = 8, 40, 40
-	total := 0
-	for i := 0; i < per; i++ {
-		for k := 0; k < keys; k++ {
-			enqueue(t, q, "orders", fmt.Sprintf("k%d", k), fmt.Sprintf("k%d:%d", k, i))
-			total++
-		}
-		if i < unkeyed {
-			enqueue(t, q, "orders", "", fmt.Sprintf(":%d", i))
-			total++
-		}
-	}
-	var (
-		mu         sync.Mutex
-		seen       = map[string][]int{}
-		inFlight   = map[string]int{}
-		maxKeys    int // most distinct keys in flight at once
-		done       int
-		violations []string
-	)
-	var wg sync.WaitGroup
-	for c := 0; c < 4; c++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				mu.Lock()
-				finished := done == total
-				mu.Unlock()
-				if finished {
-					return
-				}
-				wake := q.Notify("orders")
-				ms, err := q.Lease(bg, "orders", 3, time.Minute)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				if len(ms) == 0 {
-					select {
-					case <-wake:
-					case <-time.After(20 * time.Millisecond):
-					}
-					continue
-				}
-				for _, m := range ms {
-					key, n, _ := strings.Cut(string(m.Body), ":")
-					seq, _ := strconv.Atoi(n)
-					mu.Lock()
-					if key != "" {
-						if inFlight[key] > 0 {
-							violations = append(violations, "two messages of "+key+" in flight")
-						}
-						inFlight[key]++
-						if len(inFlight) > maxKeys {
-							maxKeys = len(inFlight)
-						}
-					}
-					seen[key] = append(seen[key], seq)
-					mu.Unlock()
-					time.Sleep(100 * time.Microsecond) // "work"
-					mu.Lock()
-					if key != "" {
-						if inFlight[key]--; inFlight[key] == 0 {
-							delete(inFlight, key)
-						}
-					}
-					mu.Unlock()
-					if err := q.Ack(bg, "orders", m.ID); err != nil {
-						t.Error(err)
-						return
-					}
-					mu.Lock()
-					done++
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if len(violations) > 0 {
-		t.Fatalf("%d violations, first: %s", len(violations), violations[0])
-	}
-	for k := 0; k < keys; k++ {
-		key := fmt.Sprintf("k%d", k)
-		s := seen[key]
-		if len(s) != per {
-			t.Fatalf("%s: processed %d messages, want %d", key, len(s), per)
-		}
-		for i := 1; i < len(s); i++ {
-			if s[i] <= s[i-1] {
-				t.Fatalf("%s: out of order: %v", key, s)
-			}
-		}
-	}
-	if len(seen[""]) != unkeyed {
-		t.Fatalf("unkeyed: processed %d, want %d", len(seen[""]), unkeyed)
-	}
-	if maxKeys < 2 {
-		t.Fatalf("keys never ran in parallel (max %d in flight at once)", maxKeys)
 	}
 }
 
@@ -503,5 +392,24 @@ func TestQueuePurgeDeadLetter(t *testing.T) {
 	}
 	if st, _ := db.Queues().Stats(bg, "in"); st.Dead != 0 || st.Ready != 1 {
 		t.Fatalf("Stats after reopen = %+v", st)
+	}
+}
+
+// Message ids sort by issue time even when the clock stands still or
+// goes back, and after Seen never sort before an id seen (a restart).
+func TestMessageIDsSortAndResume(t *testing.T) {
+	var g MessageIDs
+	now := time.Now()
+	a, b := g.Next(now), g.Next(now.Add(-time.Hour))
+	if !(a < b) || !IsMessageID(a) || !IsMessageID(b) {
+		t.Fatalf("ids %s then %s: want valid and increasing", a, b)
+	}
+	var h MessageIDs
+	h.Seen(b)
+	if c := h.Next(now.Add(-time.Hour)); !(c > b) {
+		t.Fatalf("after Seen(%s) issued %s, an older id", b, c)
+	}
+	if IsMessageID("not-an-id") || IsMessageID(strings.Repeat("z", 32)) {
+		t.Fatal("malformed ids accepted")
 	}
 }

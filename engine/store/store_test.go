@@ -126,7 +126,7 @@ func TestCorruptQueueRecord(t *testing.T) {
 	dir := t.TempDir()
 	db := openAt(t, dir, Options{})
 	q := db.Queues()
-	bad := db.q.newID()
+	bad := db.q.ids.Next(db.now())
 	if err := db.bdb.Update(func(txn *badger.Txn) error {
 		return txn.Set(queueKey("in", 'm', bad), []byte{recordVersion, 0, 0xff})
 	}); err != nil {

@@ -125,6 +125,7 @@ func keyOrderParallel(t *testing.T, consumers []store.Queues) {
 		mu         sync.Mutex
 		seen       = map[string][]int{}
 		inFlight   = map[string]int{}
+		maxKeys    int // most distinct keys in flight at once
 		done       int
 		violations []string
 	)
@@ -167,13 +168,18 @@ func keyOrderParallel(t *testing.T, consumers []store.Queues) {
 							violations = append(violations, "two messages of "+key+" in flight")
 						}
 						inFlight[key]++
+						if len(inFlight) > maxKeys {
+							maxKeys = len(inFlight)
+						}
 					}
 					seen[key] = append(seen[key], seq)
 					mu.Unlock()
 					time.Sleep(100 * time.Microsecond) // "work"
 					mu.Lock()
 					if key != "" {
-						inFlight[key]--
+						if inFlight[key]--; inFlight[key] == 0 {
+							delete(inFlight, key)
+						}
 					}
 					mu.Unlock()
 					if err := q.Ack(bg, "orders", m.ID); err != nil {
@@ -200,5 +206,8 @@ func keyOrderParallel(t *testing.T, consumers []store.Queues) {
 	}
 	if len(seen[""]) != unkeyed {
 		t.Fatalf("unkeyed: processed %d, want %d", len(seen[""]), unkeyed)
+	}
+	if maxKeys < 2 {
+		t.Fatalf("keys never ran in parallel (max %d in flight at once)", maxKeys)
 	}
 }
