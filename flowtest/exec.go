@@ -168,6 +168,8 @@ func execute(ctx context.Context, srcs []flow.Source, c *Case, logs io.Writer) (
 		Services: &flow.Services{KV: db.KV(), Queues: db.Queues(), Log: db.Log(), Transport: mocks},
 		Now:      clock,
 		Triggers: []string{"http", "connection"},
+		// A case reports where the run ended, from its log entry.
+		KeepStepTraces: true,
 	})
 	rt.Swap(set)
 	if err := rt.Start(ctx); err != nil {

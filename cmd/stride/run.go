@@ -154,11 +154,12 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	// The Go heap (badger's memtables and caches are in it) collects
-	// harder as it nears 90% of the budget; the rest is for stacks and
-	// the files badger maps.
-	debug.SetMemoryLimit(budget / 10 * 9)
+	// harder as it nears its share of the budget; the rest is for the
+	// files badger maps, which the kernel can reclaim.
+	goLimit := store.GoShare(budget)
+	debug.SetMemoryLimit(goLimit)
 	mem := store.MemoryFor(budget)
-	log.Info("memory budget", "limit", fmt.Sprintf("%dMiB", budget>>20), "from", budgetFrom, "go_soft_limit", fmt.Sprintf("%dMiB", budget/10*9>>20), "store", mem.String())
+	log.Info("memory budget", "limit", fmt.Sprintf("%dMiB", budget>>20), "from", budgetFrom, "go_soft_limit", fmt.Sprintf("%dMiB", goLimit>>20), "store", mem.String())
 	st, err := openStoreFlag(context.Background(), storeOptions{Store: *storeSpec, DataDir: *dataDir, Durability: dur, Memory: mem,
 		NATSCreds: *natsCreds, NATSCA: *natsCA, NATSPrefix: *natsPrefix, NATSReplicas: *natsReplicas, Instance: *instance, Log: log})
 	if err != nil {

@@ -8,16 +8,17 @@ type LogLevel uint8
 
 // The log levels. The zero value is LogInfo, the default.
 const (
-	// LogInfo writes one entry per attempt: status, times, error and the
-	// trace (step names, kinds, positions, durations, outcomes).
+	// LogInfo writes one compact entry per attempt: status, times and
+	// error, and the step trace (step names, kinds, positions, durations,
+	// outcomes) only of an attempt that failed.
 	LogInfo LogLevel = iota
 	// LogNone writes no entry.
 	LogNone
 	// LogErrors writes entries only for attempts that failed (FAILED,
 	// RETRY, ESCALATED): an attempt that ended with an error.
 	LogErrors
-	// LogTrace writes the info entry and the payload (size-capped,
-	// secrets redacted). `trace: true` is its older spelling.
+	// LogTrace writes the info entry with the step trace of every
+	// attempt and the payload (size-capped, secrets redacted). `trace: true` is its older spelling.
 	LogTrace
 )
 

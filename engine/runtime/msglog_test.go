@@ -69,10 +69,17 @@ steps:
 		}
 		e := es[0]
 		wantStatus := map[string]string{"ok": "COMPLETED", "fail": "FAILED"}[m.body]
-		if e.Status != wantStatus || len(e.Trace) == 0 || e.Trace[0].Kind != "set" || e.Flow != m.flow {
+		tracesPayload := m.flow == "trace" || m.flow == "legacy"
+		if e.Status != wantStatus || e.Flow != m.flow {
 			t.Errorf("%s, %s message: entry %+v", m.flow, m.body, e)
 		}
-		tracesPayload := m.flow == "trace" || m.flow == "legacy"
+		// The step trace: always at trace, and of a failed attempt at
+		// every level; a compact entry (none) for a success at info.
+		if keepsSteps := tracesPayload || m.body == "fail"; keepsSteps && (len(e.Trace) == 0 || e.Trace[0].Kind != "set") {
+			t.Errorf("%s, %s message: no step trace in %+v", m.flow, m.body, e)
+		} else if !keepsSteps && len(e.Trace) != 0 {
+			t.Errorf("%s, %s message: step trace kept at level info: %+v", m.flow, m.body, e.Trace)
+		}
 		if wantPayload := "payload " + m.body + " with ***"; tracesPayload && string(e.Payload) != wantPayload {
 			t.Errorf("%s: payload %q, want %q (traced, secret redacted)", m.flow, e.Payload, wantPayload)
 		} else if !tracesPayload && e.Payload != nil {

@@ -58,6 +58,11 @@ type Options struct {
 	// Tracer, when set, opens an OpenTelemetry span per message run and
 	// per step; nil opens none (a caller's traceparent is still kept).
 	Tracer trace.Tracer
+	// KeepStepTraces keeps every attempt's step trace in the message log,
+	// whatever the flow's level (at info only a failed attempt's is
+	// kept). Flow tests set it: a case's report shows where the run
+	// ended.
+	KeepStepTraces bool
 }
 
 // Runtime runs one flow set at a time and swaps it atomically. A request
@@ -74,6 +79,7 @@ type Runtime struct {
 	triggers  []string
 	guard     *DiskGuard
 	tracer    trace.Tracer
+	keepSteps bool
 	steps     stepCounts // runs and errors per step, for the monitor
 
 	// ctx is the parent of every run; cancel ends the runs that outlive
@@ -106,7 +112,7 @@ var errDrainDeadline = errors.New("stride is shutting down: the drain deadline p
 
 // New returns a runtime with no flows, not yet started.
 func New(o Options) *Runtime {
-	r := &Runtime{log: o.Log, services: o.Services, observer: o.Observer, clock: o.Clock, now: o.Now, resources: flow.NewResources(), triggers: o.Triggers, guard: o.DiskGuard, tracer: o.Tracer}
+	r := &Runtime{log: o.Log, services: o.Services, observer: o.Observer, clock: o.Clock, now: o.Now, resources: flow.NewResources(), triggers: o.Triggers, guard: o.DiskGuard, tracer: o.Tracer, keepSteps: o.KeepStepTraces}
 	if g := o.DiskGuard; g != nil && o.Services != nil {
 		s := *o.Services
 		if s.KV != nil {

@@ -19,18 +19,23 @@ type Memory struct {
 }
 
 // MemoryFor sizes the store for a process whose memory is limited to
-// limit bytes: about a third of it for the store (memtables and caches),
-// the rest for the Go heap of the runtime (messages in flight, HTTP),
-// goroutine stacks and the files badger maps. Below 128 MiB the store
-// keeps its smallest sizes.
+// limit bytes. Badger's memtables and caches live in the Go heap, which
+// the process holds to GoShare of the budget; the store takes about a
+// third of that share (memtables of a thirty-second of the budget, 2–64
+// MiB, two held at once, three from 512 MiB and five from 2 GiB; a block
+// cache of a thirty-second; an index cache of a sixty-fourth), the rest
+// is the runtime's (messages in flight, HTTP, the log writer's batches).
+// The other 5/8 of the budget is for what is not Go heap: the files
+// badger maps (its tables and the memtables' write-ahead logs, pages the
+// kernel can reclaim) and goroutine stacks.
 func MemoryFor(limit int64) Memory {
 	const mib = 1 << 20
 	clamp := func(v, lo, hi int64) int64 { return max(lo, min(v, hi)) }
 	m := Memory{
-		MemTableSize:     clamp(limit/16, 8*mib, 64*mib),
+		MemTableSize:     clamp(limit/32, 2*mib, 64*mib),
 		NumMemtables:     2,
-		BlockCacheSize:   clamp(limit/10, 8*mib, 256*mib),
-		IndexCacheSize:   clamp(limit/32, 4*mib, 128*mib),
+		BlockCacheSize:   clamp(limit/32, 2*mib, 256*mib),
+		IndexCacheSize:   clamp(limit/64, 1*mib, 128*mib),
 		ValueLogFileSize: clamp(limit/4, 32*mib, 256*mib),
 	}
 	switch {
@@ -41,6 +46,12 @@ func MemoryFor(limit int64) Memory {
 	}
 	return m
 }
+
+// GoShare is the share of a memory budget that the Go runtime may use
+// (its soft memory limit, debug.SetMemoryLimit): 3/8. At the default
+// 256 MiB budget that is 96 MiB of anonymous memory, the rest of a
+// container's limit being left to file-backed pages.
+func GoShare(limit int64) int64 { return limit / 8 * 3 }
 
 // Bytes is the most memory the store's memtables and caches take.
 func (m Memory) Bytes() int64 {
@@ -60,10 +71,16 @@ func (m Memory) String() string {
 // nothing.
 func (m Memory) apply(bo badger.Options) badger.Options {
 	if m.MemTableSize > 0 {
-		bo = bo.WithMemTableSize(m.MemTableSize)
+		// Badger refuses a value threshold above its largest batch (15%
+		// of a memtable); larger values go to the value log.
+		bo = bo.WithMemTableSize(m.MemTableSize).WithValueThreshold(min(1<<20, m.MemTableSize/8))
 	}
 	if m.NumMemtables > 0 {
-		bo = bo.WithNumMemtables(m.NumMemtables).WithNumLevelZeroTables(max(m.NumMemtables, 2)).WithNumLevelZeroTablesStall(max(m.NumMemtables, 2) * 3)
+		// Level-0 compaction starts early (small tables compact
+		// quickly), but writes stall only well after it: a stall holds
+		// every write, which is a p99 spike.
+		l0 := max(m.NumMemtables, 2)
+		bo = bo.WithNumMemtables(m.NumMemtables).WithNumLevelZeroTables(l0).WithNumLevelZeroTablesStall(l0 * 5)
 	}
 	if m.BlockCacheSize > 0 {
 		bo = bo.WithBlockCacheSize(m.BlockCacheSize)

@@ -18,8 +18,18 @@ func TestMemoryForScalesWithTheLimit(t *testing.T) {
 		}
 		prev = m.Bytes()
 	}
-	if m := MemoryFor(256 * mib); m.NumMemtables != 2 || m.MemTableSize != 16*mib || m.String() == "" {
+	if m := MemoryFor(256 * mib); m.NumMemtables != 2 || m.MemTableSize != 8*mib || m.String() == "" {
 		t.Errorf("256MiB: %+v", m)
+	}
+	// The store's memtables and caches are Go heap: at every budget they
+	// must leave the runtime at least half of the Go share.
+	for _, limit := range []int64{64 * mib, 128 * mib, 256 * mib, 512 * mib, 1 << 30, 4 << 30} {
+		if m := MemoryFor(limit); m.Bytes() > GoShare(limit)/2 {
+			t.Errorf("limit %dMiB: the store takes %dMiB of a Go share of %dMiB", limit>>20, m.Bytes()>>20, GoShare(limit)>>20)
+		}
+	}
+	if GoShare(256*mib) != 96*mib {
+		t.Errorf("GoShare(256MiB) = %dMiB, want 96MiB", GoShare(256*mib)>>20)
 	}
 	if (Memory{}).String() != "badger defaults" {
 		t.Error("the zero Memory describes itself wrong")

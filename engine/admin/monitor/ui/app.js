@@ -212,9 +212,12 @@ async function messagePage(id) {
     const attempts = d.attempts.slice().reverse().map((a) => el('section', { class: 'attempt', 'data-attempt': a.attempt, 'data-status': a.status },
       el('h2', {}, `Attempt ${a.attempt} `, badge(a.status), el('span', { class: 'muted' }, ` ${fmtTime(a.start)} · ${ms(a)} · ${a.trigger}${a.queue ? ' from queue ' + a.queue : ''} · version ${a.flow_version}`)),
       a.error ? el('p', { class: 'error' }, a.error) : null,
-      table(['step', 'kind', 'file:line', 'duration', 'outcome', 'error'], (a.trace || []).map((t) => el('tr', { class: 'trace' },
-        el('td', {}, t.step), el('td', {}, t.kind), el('td', { class: 'mono at' }, t.at),
-        el('td', {}, t.duration_ms.toFixed(2) + ' ms'), el('td', {}, badge(t.outcome)), el('td', { class: 'error' }, t.error || '')))),
+      // At log level info an attempt that went well keeps no step trace.
+      (a.trace || []).length === 0
+        ? el('p', { class: 'muted', id: 'no-steps' }, 'Steps are not kept for an attempt that went well at log level info; a failed attempt keeps them, and `log: trace` keeps every attempt\'s.')
+        : table(['step', 'kind', 'file:line', 'duration', 'outcome', 'error'], a.trace.map((t) => el('tr', { class: 'trace' },
+          el('td', {}, t.step), el('td', {}, t.kind), el('td', { class: 'mono at' }, t.at),
+          el('td', {}, t.duration_ms.toFixed(2) + ' ms'), el('td', {}, badge(t.outcome)), el('td', { class: 'error' }, t.error || '')))),
       a.payload ? [el('div', { class: 'section-label' }, 'payload snapshot'), el('pre', { class: 'payload' }, a.payload)] : null));
     // The messages one inbound request caused share a correlation id:
     // the webhook's and those its consumers ran.
