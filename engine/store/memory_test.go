@@ -18,13 +18,13 @@ func TestMemoryForScalesWithTheLimit(t *testing.T) {
 		}
 		prev = m.Bytes()
 	}
-	if m := MemoryFor(256 * mib); m.NumMemtables != 2 || m.MemTableSize != 8*mib || m.String() == "" {
+	if m := MemoryFor(256 * mib); m.NumMemtables != 2 || m.MemTableSize != 16*mib || m.String() == "" {
 		t.Errorf("256MiB: %+v", m)
 	}
 	// The store's memtables and caches are Go heap: at every budget they
-	// must leave the runtime at least half of the Go share.
+	// must leave the runtime at least a third of the Go share.
 	for _, limit := range []int64{64 * mib, 128 * mib, 256 * mib, 512 * mib, 1 << 30, 4 << 30} {
-		if m := MemoryFor(limit); m.Bytes() > GoShare(limit)/2 {
+		if m := MemoryFor(limit); m.Bytes() > GoShare(limit)*2/3 {
 			t.Errorf("limit %dMiB: the store takes %dMiB of a Go share of %dMiB", limit>>20, m.Bytes()>>20, GoShare(limit)>>20)
 		}
 	}
