@@ -439,7 +439,7 @@ type keyArea struct {
 }
 
 // keyAreas counts the live keys and values of a closed data directory by
-// area: the log's entries and indexes (l/t/, l/i/, l/f/, l/p/), queues
+// area: the log's entries and indexes (l/t/, l/i/, l/s/, l/p/; l/f/ before 2026-12-05), queues
 // (q/<queue>), data stores (k/<store>), reading keys only.
 func keyAreas(dir string) ([]keyArea, error) {
 	bdb, err := badger.Open(badger.DefaultOptions(dir).WithLogger(nil).WithReadOnly(true))

@@ -9,6 +9,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
@@ -109,8 +110,14 @@ const DefaultListLimit = 100
 var (
 	logByTime = []byte("l/t/")
 	logByID   = []byte("l/i/")
-	logByFlow = []byte("l/f/")
+	logByFlow = []byte("l/f/") // written until 2026-12-05, still read (see logFlowSeconds)
 	logPay    = []byte("l/p/")
+	// logFlowSeconds indexes the seconds in which a flow's entries
+	// started: l/s/<flow>\x00<inverted unix second>, no value. A flow's
+	// entries are found by scanning the by-time keys of its seconds. It
+	// replaced the by-flow index, a key per entry (a third of the log's
+	// keys and ~60 bytes an entry), with a key per flow and second.
+	logFlowSeconds = []byte("l/s/")
 )
 
 // logSuffix is <inverted start><id>\x00<attempt>: newest sorts first.
@@ -153,6 +160,54 @@ func logIDKey(prefix []byte, id string, attempt int) []byte {
 
 func logFlowPrefix(flow string) []byte {
 	return append(append(bytes.Clone(logByFlow), flow...), 0)
+}
+
+// logSecondsPrefix is l/s/<flow>\x00.
+func logSecondsPrefix(flow string) []byte {
+	return append(append(bytes.Clone(logFlowSeconds), flow...), 0)
+}
+
+// logSecondKey is the seconds index key of flow's entries that started
+// in the second of start.
+func logSecondKey(flow string, start time.Time) []byte {
+	return binary.BigEndian.AppendUint64(logSecondsPrefix(flow), ^uint64(start.Unix()))
+}
+
+// flowSeconds remembers, per flow, the second index key written last and
+// when it expires, so that a busy flow writes its key once a second, not
+// once an entry. It is a cache: forgetting it (a restart) only writes a
+// key again.
+type flowSeconds struct {
+	mu   sync.Mutex
+	last map[string]flowSecond
+}
+
+type flowSecond struct {
+	sec int64  // unix second
+	exp uint64 // the key's expiry as written
+}
+
+// need reports whether the seconds key of (flow, sec) must be written
+// for an entry expiring at exp: it was not written by this process, or
+// it expires before the entry (an entry written long after its start).
+func (f *flowSeconds) need(flow string, sec int64, exp uint64) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if l, ok := f.last[flow]; ok && l.sec == sec && l.exp >= exp {
+		return false
+	}
+	if f.last == nil {
+		f.last = map[string]flowSecond{}
+	}
+	f.last[flow] = flowSecond{sec, exp + 60} // a minute's margin: rewritten at most once a minute
+	return true
+}
+
+// forget drops what need remembered, after a write batch failed.
+func (f *flowSeconds) forget() {
+	f.mu.Lock()
+	clear(f.last)
+	f.mu.Unlock()
 }
 
 // logRecordCompact is the version of log records written since traces
@@ -303,8 +358,9 @@ func (s *logStore) write(es []LogEntry) error {
 		if err := set(logIDKey(logByID, e.ID, e.Attempt), logPointer(primary), exp); err != nil {
 			return err
 		}
-		if e.Flow != "" {
-			if err := set(append(logFlowPrefix(e.Flow), suffix...), nil, exp); err != nil {
+		if e.Flow != "" && s.seconds.need(e.Flow, e.Start.Unix(), exp) {
+			// Expires a minute after the entries it indexes (see need).
+			if err := set(logSecondKey(e.Flow, e.Start), nil, exp+60); err != nil {
 				return err
 			}
 		}
@@ -321,6 +377,7 @@ func (s *logStore) write(es []LogEntry) error {
 		}
 	}
 	if err := wb.Flush(); err != nil {
+		s.seconds.forget() // the keys it remembers may not be there
 		if errors.Is(err, badger.ErrDBClosed) {
 			return ErrClosed
 		}

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"sync/atomic"
 	"time"
@@ -54,6 +55,8 @@ type logStore struct {
 	batches, reads atomic.Int64
 	// sweeps counts the sweeps that deleted entries; for tests.
 	sweeps atomic.Int64
+	// seconds is what the writer knows of the seconds index.
+	seconds flowSeconds
 
 	kick chan struct{}      // a batch took the estimate past the limit
 	sync chan chan struct{} // tests: run a sweep now and say when done
@@ -265,14 +268,29 @@ func (s *logStore) deleteOldest(ctx context.Context, want int64) (int, error) {
 			}
 			return del(k, int64(len(k))+item.ValueSize())
 		}
+		// The seconds index keys of the deleted entries go too, but not
+		// those of the newest second deleted while entries of it remain
+		// (deletion goes oldest first, so older seconds are empty now).
+		newestSec := secondOf(binary.BigEndian.Uint64(old[len(old)-1].key[len(logByTime):]))
+		keepNewest := remainsInSecond(txn, newestSec, old[len(old)-1].key)
+		doneSeconds := map[string]bool{}
 		for _, e := range old {
 			suffix := e.key[len(logByTime):]
 			if err := del(e.key, e.size); err != nil {
 				return err
 			}
 			if e.flow != "" {
-				if err := del(append(logFlowPrefix(e.flow), suffix...), int64(len(logFlowPrefix(e.flow))+len(suffix))); err != nil {
+				// Written by logs before the seconds index.
+				if err := delIfThere(append(logFlowPrefix(e.flow), suffix...)); err != nil {
 					return err
+				}
+				start := time.Unix(0, int64(^binary.BigEndian.Uint64(suffix)))
+				sk := logSecondKey(e.flow, start)
+				if (start.Unix() != newestSec || !keepNewest) && !doneSeconds[string(sk)] {
+					doneSeconds[string(sk)] = true
+					if err := delIfThere(sk); err != nil {
+						return err
+					}
 				}
 			}
 			id, attempt, ok := parseSuffix(suffix)
@@ -313,4 +331,23 @@ func (s *logStore) deleteOldest(ctx context.Context, want int64) (int, error) {
 	}
 	s.est.Add(-freed)
 	return len(old), nil
+}
+
+// remainsInSecond reports whether an entry that started in second sec is
+// left once txn's deletes commit: the transaction's iterator hides the
+// keys it deleted (last, the newest of them, among them).
+func remainsInSecond(txn *badger.Txn, sec int64, last []byte) bool {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: logByTime})
+	defer it.Close()
+	from := binary.BigEndian.AppendUint64(bytes.Clone(logByTime), ^uint64(sec*1e9+999_999_999))
+	for it.Seek(from); it.ValidForPrefix(logByTime); it.Next() {
+		k := it.Item().Key()
+		if len(k) < len(logByTime)+8 || secondOf(binary.BigEndian.Uint64(k[len(logByTime):])) != sec {
+			return false
+		}
+		if !bytes.Equal(k, last) {
+			return true
+		}
+	}
+	return false
 }

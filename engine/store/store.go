@@ -14,7 +14,10 @@
 //	l/t/<inverted start><id>\x00<attempt>  log entry (newest first = key order)
 //	l/i/<id>\x00<attempt>                  log index by message id → primary key
 //	                                       (the last write of the attempt wins)
-//	l/f/<flow>\x00<inverted start><id>...  log index by flow
+//	l/s/<flow>\x00<inverted unix second>   log index by flow: the seconds
+//	                                       in which the flow's entries started
+//	l/f/<flow>\x00<inverted start><id>...  log index by flow of logs written
+//	                                       before 2026-12-05 (read, no longer written)
 //	l/p/<id>\x00<attempt>                  log payload (sealed when encrypted)
 //	x/keycheck                             proof of the data key (encrypted dirs)
 //
