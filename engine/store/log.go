@@ -215,6 +215,11 @@ func (f *flowSeconds) forget() {
 // are still read.
 const logRecordCompact = 2
 
+// logRecordSmall is the version of log records written since 2026-12-05
+// (see logStore.encode): no start (the key has it), codes for common
+// statuses and triggers, ids as bytes, the end as a duration.
+const logRecordSmall = 3
+
 func (s *logStore) Record(ctx context.Context, e LogEntry) error {
 	return s.RecordBatch(ctx, []LogEntry{e})
 }

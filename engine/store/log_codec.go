@@ -6,27 +6,129 @@ package store
 import (
 	"encoding/binary"
 	"encoding/hex"
+	"slices"
 	"strconv"
 	"time"
+
+	"github.com/stride-engine/stride/engine/store/record"
 )
 
-// log record: version, flags, flow, status, start, body blob (sealed when
-// flagSealed). Flow and status stay readable so List filters without
-// decrypting; everything that may echo message content is in the blob.
+// log record (logRecordSmall, since 2026-12-05): version, flags, flow,
+// status (a one-byte code for the common ones), body blob (sealed when
+// flagSealed). The start is the primary key's. Flow and status stay
+// readable so List filters without decrypting; everything that may echo
+// message content is in the blob. Records of logRecordCompact and
+// recordVersion also hold the start, and a body of EncodeLogBody's form.
 func (s *logStore) encode(e *LogEntry) []byte {
-	blob, sealed := s.db.sealBlob(EncodeLogBody(e), LogAAD(e.ID, e.Attempt, "entry"))
-	r := encoder{B: make([]byte, 0, 24+len(e.Flow)+len(e.Status)+len(blob))}
-	r.Byte(logRecordCompact)
+	blob, sealed := s.db.sealBlob(encodeSmallBody(e), LogAAD(e.ID, e.Attempt, "entry"))
+	r := encoder{B: make([]byte, 0, 8+len(e.Flow)+len(blob))}
+	r.Byte(logRecordSmall)
 	var flags byte
 	if sealed {
 		flags |= flagSealed
 	}
 	r.Byte(flags)
 	r.String(e.Flow)
-	r.String(e.Status)
-	r.Time(e.Start)
+	if c := slices.Index(logStatusCodes[:], e.Status); c > 0 {
+		r.Byte(byte(c))
+	} else {
+		r.Byte(0)
+		r.String(e.Status)
+	}
 	r.B = append(r.B, blob...)
 	return r.B
+}
+
+// logStatusCodes are the statuses a logRecordSmall record stores as a
+// one-byte code (0: the status follows as a string). Append only.
+var logStatusCodes = [...]string{"", StatusCompleted, StatusFailed, StatusRetry, StatusEscalated, StatusDiscarded, StatusProcessing}
+
+// logTriggerCodes are the triggers a small body stores as a one-byte
+// code (0: the trigger follows as a string). Append only.
+var logTriggerCodes = [...]string{"", "http", "queue", "timer", "call", "connection"}
+
+// encodeSmallBody is EncodeLogBody's content, smaller: the flow version,
+// the correlation id and the trace id as bytes when they are hex, the
+// trigger as a code, the end as the duration since the start.
+func encodeSmallBody(e *LogEntry) []byte {
+	b := encoder{B: make([]byte, 0, 48+24*len(e.Trace))}
+	hexOrString(&b, e.FlowVersion)
+	if c := slices.Index(logTriggerCodes[:], e.Trigger); c > 0 {
+		b.Byte(byte(c))
+	} else {
+		b.Byte(0)
+		b.String(e.Trigger)
+	}
+	b.String(e.Queue)
+	if e.End.IsZero() {
+		b.Byte(0)
+	} else {
+		b.Byte(1)
+		b.Varint(e.End.Sub(e.Start).Nanoseconds())
+	}
+	b.String(e.Error)
+	b.Uvarint(uint64(e.TraceDropped))
+	encodeTrace(&b, e.Trace)
+	corr := e.CorrelationID
+	if corr == e.ID {
+		corr = ""
+	}
+	hexOrString(&b, corr)
+	tid, err := hex.DecodeString(e.TraceID)
+	if err != nil || len(tid) != 16 {
+		tid = nil
+	}
+	b.Bytes(tid)
+	return b.B
+}
+
+// hexOrString writes v as its bytes when it is lowercase hex (ids and
+// versions nearly always are: half the size), else as it is: a flag
+// byte, then the bytes.
+func hexOrString(b *encoder, v string) {
+	if raw, err := hex.DecodeString(v); err == nil && len(v) > 0 && hex.EncodeToString(raw) == v {
+		b.Byte(1)
+		b.Bytes(raw)
+		return
+	}
+	b.Byte(0)
+	b.String(v)
+}
+
+func readHexOrString(d *decoder) string {
+	if d.Byte() == 1 {
+		return hex.EncodeToString(d.Bytes())
+	}
+	return d.String()
+}
+
+// decodeSmallBody fills e from encodeSmallBody's bytes; e.Start and e.ID
+// are set.
+func decodeSmallBody(p []byte, e *LogEntry) error {
+	d := decoder{B: p}
+	e.FlowVersion = readHexOrString(&d)
+	if c := d.Byte(); c == 0 {
+		e.Trigger = d.String()
+	} else if int(c) < len(logTriggerCodes) {
+		e.Trigger = logTriggerCodes[c]
+	} else {
+		d.Fail()
+	}
+	e.Queue = d.String()
+	if d.Byte() == 1 {
+		e.End = e.Start.Add(time.Duration(d.Varint()))
+	}
+	e.Error = d.String()
+	e.TraceDropped = d.Int()
+	e.Trace = decodeTrace(&d, logRecordCompact)
+	e.CorrelationID = e.ID
+	if corr := readHexOrString(&d); corr != "" {
+		e.CorrelationID = corr
+	}
+	if tid := d.Bytes(); len(tid) == 16 {
+		e.TraceID = hex.EncodeToString(tid)
+	}
+	return d.Err
 }
 
 // EncodeLogBody encodes what a log entry holds beside the fields a
@@ -240,16 +342,35 @@ type logHead struct {
 	blob    []byte // aliases the record
 }
 
-func decodeLogHead(v []byte) (logHead, error) {
+// decodeLogHead reads the readable head of the record v stored under the
+// primary key primary (whose start a logRecordSmall record does not
+// repeat).
+func decodeLogHead(v, primary []byte) (logHead, error) {
 	d := decoder{B: v}
 	var h logHead
-	if h.version = d.Byte(); h.version != recordVersion && h.version != logRecordCompact {
+	switch h.version = d.Byte(); h.version {
+	case recordVersion, logRecordCompact, logRecordSmall:
+	default:
 		return h, ErrCorrupt
 	}
 	h.flags = d.Byte()
 	h.flow = d.String()
-	h.status = d.String()
-	h.start = d.Time()
+	if h.version == logRecordSmall {
+		if c := d.Byte(); c == 0 {
+			h.status = d.String()
+		} else if int(c) < len(logStatusCodes) {
+			h.status = logStatusCodes[c]
+		} else {
+			d.Fail()
+		}
+		if len(primary) < len(logByTime)+8 {
+			return h, ErrCorrupt
+		}
+		h.start = record.NanosTime(int64(^binary.BigEndian.Uint64(primary[len(logByTime):])))
+	} else {
+		h.status = d.String()
+		h.start = d.Time()
+	}
 	h.blob = d.B
 	return h, d.Err
 }
@@ -259,6 +380,9 @@ func (s *logStore) decode(id string, attempt int, h *logHead) (LogEntry, error) 
 	p, err := s.db.openBlob(h.blob, h.flags&flagSealed != 0, LogAAD(id, attempt, "entry"))
 	if err != nil {
 		return e, err
+	}
+	if h.version == logRecordSmall {
+		return e, decodeSmallBody(p, &e)
 	}
 	return e, decodeLogBody(p, &e, h.version)
 }

@@ -157,7 +157,7 @@ func (l *logLister) scan(ctx context.Context, prefix []byte, from, to uint64, pr
 // take adds the entry whose primary record v is under key, if it passes
 // the filter and is the attempt's current entry.
 func (l *logLister) take(v []byte, id string, attempt int, key []byte) error {
-	h, err := decodeLogHead(v)
+	h, err := decodeLogHead(v, key)
 	if err != nil {
 		return fmt.Errorf("log entry %s attempt %d: %w", id, attempt, err)
 	}
@@ -232,7 +232,7 @@ func (s *logStore) Get(ctx context.Context, id string) ([]LogEntry, error) {
 			}
 			var e LogEntry
 			err = item.Value(func(v []byte) error {
-				h, err := decodeLogHead(v)
+				h, err := decodeLogHead(v, primary)
 				if err != nil {
 					return err
 				}

@@ -235,7 +235,7 @@ func (s *logStore) deleteOldest(ctx context.Context, want int64) (int, error) {
 			item := it.Item()
 			e := oldEntry{key: item.KeyCopy(nil), size: int64(len(item.Key())) + item.ValueSize()}
 			if err := item.Value(func(v []byte) error {
-				h, err := decodeLogHead(v)
+				h, err := decodeLogHead(v, e.key)
 				e.flow = h.flow
 				return err
 			}); err != nil {

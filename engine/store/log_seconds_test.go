@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"testing"
@@ -198,4 +199,80 @@ func TestLogSecondsKeyOutlivesItsEntries(t *testing.T) {
 	if err != nil || len(es) != 1 || es[0].Status != StatusCompleted {
 		t.Fatalf("List = %+v, %v", es, err)
 	}
+}
+
+// encodeCompactForTest is a record as Stride wrote it before
+// logRecordSmall: version 2, the start in the record, EncodeLogBody's
+// body.
+func encodeCompactForTest(s *logStore, e *LogEntry) []byte {
+	blob, sealed := s.db.sealBlob(EncodeLogBody(e), LogAAD(e.ID, e.Attempt, "entry"))
+	r := encoder{}
+	r.Byte(logRecordCompact)
+	var flags byte
+	if sealed {
+		flags |= flagSealed
+	}
+	r.Byte(flags)
+	r.String(e.Flow)
+	r.String(e.Status)
+	r.Time(e.Start)
+	return append(r.B, blob...)
+}
+
+// The small record gives back every field, costs less than the compact
+// one it replaced, and records of that one still read beside it.
+func TestLogRecordSmall(t *testing.T) {
+	db, _ := openTest(t, Options{Key: testKey(7)})
+	lg := db.lg
+	start := time.Now().Truncate(time.Microsecond)
+	consumer := LogEntry{ID: "0193a4f5c6d7e8f90a1b2c3d4e5f6071", Flow: "fitbit-notifications", FlowVersion: "5c1e0f3a9b2d", Trigger: "queue",
+		Queue: "fitbit-notifications", Attempt: 1, Status: StatusCompleted, Start: start, End: start.Add(3 * time.Millisecond),
+		CorrelationID: "9f86d081884c7d659a2feaa0", TraceID: "4bf92f3577b34da6a3ce929d0e0e4736"}
+	odd := LogEntry{ID: "m-2", Flow: "f", FlowVersion: "v1.2", Trigger: "custom", Attempt: 2, Status: "PARTIAL", Start: start.Add(time.Second),
+		Error: "boom", CorrelationID: "not hex", TraceDropped: 3, Trace: []TraceEntry{{Step: "s", Kind: "set", At: "f.yaml:3", DurationNS: 5, Outcome: "ok"}}}
+	small, compact := len(lg.encode(&consumer)), len(encodeCompactForTest(lg, &consumer))
+	if small >= compact-30 {
+		t.Errorf("a consumer's entry: %d bytes, against %d in the compact record: not 30 smaller", small, compact)
+	}
+	t.Logf("a consumer's entry: %d bytes (compact record: %d)", small, compact)
+	if err := lg.RecordBatch(bg, []LogEntry{consumer, odd}); err != nil {
+		t.Fatal(err)
+	}
+	// An entry an older Stride wrote, under its keys.
+	old := LogEntry{ID: "old", Flow: "f", FlowVersion: "abc", Trigger: "http", Attempt: 1, Status: StatusFailed, Start: start.Add(-time.Second), End: start, Error: "e"}
+	err := db.bdb.Update(func(txn *badger.Txn) error {
+		primary := append(bytes.Clone(logByTime), logSuffix(old.Start, old.ID, 1)...)
+		if err := txn.Set(primary, encodeCompactForTest(lg, &old)); err != nil {
+			return err
+		}
+		if err := txn.Set(append(logFlowPrefix(old.Flow), logSuffix(old.Start, old.ID, 1)...), nil); err != nil {
+			return err
+		}
+		return txn.Set(logIDKey(logByID, old.ID, 1), logPointer(primary))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []LogEntry{consumer, odd, old} {
+		got, err := lg.Get(bg, want.ID)
+		if err != nil || len(got) != 1 {
+			t.Fatalf("Get(%s) = %+v, %v", want.ID, got, err)
+		}
+		if want.CorrelationID == "" {
+			want.CorrelationID = want.ID
+		}
+		if !sameEntry(got[0], want) {
+			t.Errorf("Get(%s):\n got %+v\nwant %+v", want.ID, got[0], want)
+		}
+	}
+	es, err := lg.List(bg, Filter{Flow: "f"})
+	if err != nil || len(es) != 2 || es[0].ID != "m-2" || es[1].ID != "old" {
+		t.Errorf("List(f) = %+v, %v", es, err)
+	}
+}
+
+func sameEntry(a, b LogEntry) bool {
+	return a.ID == b.ID && a.Flow == b.Flow && a.FlowVersion == b.FlowVersion && a.Trigger == b.Trigger && a.Queue == b.Queue &&
+		a.Attempt == b.Attempt && a.Status == b.Status && a.Start.Equal(b.Start) && a.End.Equal(b.End) && a.Error == b.Error &&
+		a.TraceDropped == b.TraceDropped && slices.Equal(a.Trace, b.Trace) && a.CorrelationID == b.CorrelationID && a.TraceID == b.TraceID
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"log/slog"
 	"strconv"
@@ -163,6 +164,9 @@ type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
+// logKeyForTest is a primary log key (start, id m, attempt 1).
+var logKeyForTest = append(bytes.Clone(logByTime), logSuffix(time.Now(), "m", 1)...)
+
 // TestDecodeNeverPanics feeds truncated and mangled records to every
 // decoder.
 func TestDecodeNeverPanics(t *testing.T) {
@@ -179,7 +183,7 @@ func TestDecodeNeverPanics(t *testing.T) {
 				if r, err := decodeQrec(b); err == nil {
 					db.q.message("id", &r)
 				}
-				if h, err := decodeLogHead(b); err == nil {
+				if h, err := decodeLogHead(b, logKeyForTest); err == nil {
 					db.lg.decode("m", 1, &h)
 				}
 				db.kv.decode("s", "a", b, 0)
