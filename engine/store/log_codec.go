@@ -20,7 +20,11 @@ import (
 // message content is in the blob. Records of logRecordCompact and
 // recordVersion also hold the start, and a body of EncodeLogBody's form.
 func (s *logStore) encode(e *LogEntry) []byte {
-	blob, sealed := s.db.sealBlob(encodeSmallBody(e), LogAAD(e.ID, e.Attempt, "entry"))
+	body := encodeSmallBody(e)
+	blob, sealed := body, false
+	if carriesContent(e) {
+		blob, sealed = s.db.sealBlob(body, LogAAD(e.ID, e.Attempt, "entry"))
+	}
 	r := encoder{B: make([]byte, 0, 8+len(e.Flow)+len(blob))}
 	r.Byte(logRecordSmall)
 	var flags byte
@@ -37,6 +41,25 @@ func (s *logStore) encode(e *LogEntry) []byte {
 	}
 	r.B = append(r.B, blob...)
 	return r.B
+}
+
+// carriesContent reports whether an entry's body may hold message
+// content, which a data key seals: an error or a trace (errors quote
+// what failed), or a correlation id a caller chose. The body of any other
+// entry — what a message that went well leaves at log level info — is the
+// flow's version, the trigger and queue, the end, and ids Stride made:
+// nothing of the message, like the flow, status and start that every
+// record keeps readable. Left plain, it saves the seal's 28 bytes (nonce
+// and tag) on most entries.
+func carriesContent(e *LogEntry) bool {
+	if e.Error != "" || len(e.Trace) > 0 {
+		return true
+	}
+	if corr := e.CorrelationID; corr != "" && corr != e.ID {
+		raw, err := hex.DecodeString(corr)
+		return err != nil || hex.EncodeToString(raw) != corr
+	}
+	return false
 }
 
 // logStatusCodes are the statuses a logRecordSmall record stores as a

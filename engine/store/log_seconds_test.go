@@ -276,3 +276,36 @@ func sameEntry(a, b LogEntry) bool {
 		a.Attempt == b.Attempt && a.Status == b.Status && a.Start.Equal(b.Start) && a.End.Equal(b.End) && a.Error == b.Error &&
 		a.TraceDropped == b.TraceDropped && slices.Equal(a.Trace, b.Trace) && a.CorrelationID == b.CorrelationID && a.TraceID == b.TraceID
 }
+
+// With a data key, an entry whose body holds nothing of the message (a
+// success at log level info, its correlation id one Stride made) is not
+// sealed; an error, a trace or a correlation id a caller chose is.
+func TestLogSealsWhatCarriesContent(t *testing.T) {
+	db, _ := openTest(t, Options{Key: testKey(9)})
+	base := LogEntry{ID: "0193a4f5c6d7e8f90a1b2c3d4e5f6071", Flow: "f", Attempt: 1, Status: StatusCompleted, Start: time.Now()}
+	for _, tc := range []struct {
+		name   string
+		change func(*LogEntry)
+		sealed bool
+	}{
+		{"success", func(*LogEntry) {}, false},
+		{"correlated by a stride id", func(e *LogEntry) { e.CorrelationID = "9f86d081884c7d659a2feaa0" }, false},
+		{"correlated by the caller", func(e *LogEntry) { e.CorrelationID = "order-4711.jane" }, true},
+		{"failed", func(e *LogEntry) { e.Status, e.Error = StatusFailed, "user jane@example.com: 404" }, true},
+		{"traced", func(e *LogEntry) { e.Trace = []TraceEntry{{Step: "s", Kind: "set"}} }, true},
+	} {
+		e := base
+		tc.change(&e)
+		h, err := decodeLogHead(db.lg.encode(&e), append(bytes.Clone(logByTime), logSuffix(e.Start, e.ID, 1)...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sealed := h.flags&flagSealed != 0; sealed != tc.sealed {
+			t.Errorf("%s: sealed %v, want %v", tc.name, sealed, tc.sealed)
+		}
+		got, err := db.lg.decode(e.ID, 1, &h)
+		if err != nil || got.Error != e.Error || (e.CorrelationID != "" && got.CorrelationID != e.CorrelationID) {
+			t.Errorf("%s: decoded %+v, %v", tc.name, got, err)
+		}
+	}
+}

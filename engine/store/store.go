@@ -34,7 +34,9 @@
 // blobs, id, attempt and role for the log), so a value copied under another
 // id does not open. Ids, store, queue and flow names, ordering keys,
 // statuses and timestamps stay readable: they are what the database is
-// indexed by. A sealed marker proves the key at Open: another key fails
+// indexed by. So does the rest of a log entry that carries nothing of its
+// message (a success at log level info: the flow's version, the trigger,
+// the end, ids Stride made; see carriesContent). A sealed marker proves the key at Open: another key fails
 // there (ErrDecrypt), and an encrypted directory without a key is refused
 // (ErrKeyRequired) instead of receiving plain values.
 //
