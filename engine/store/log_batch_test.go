@@ -368,9 +368,16 @@ func encodeV1(s *logStore, e *LogEntry) []byte {
 	b.String(e.Error)
 	b.Uvarint(uint64(e.TraceDropped))
 	plainTrace(&b, e.Trace)
-	blob, sealed := s.db.sealBlob(b.B, LogAAD(e.ID, e.Attempt, "entry"))
+	return oldRecordForTest(s, e, recordVersion, b.B)
+}
+
+// oldRecordForTest is a log record of a version before logRecordSmall:
+// version, flags, flow, status, start, then body, sealed when the store
+// has a key.
+func oldRecordForTest(s *logStore, e *LogEntry, version byte, body []byte) []byte {
+	blob, sealed := s.db.sealBlob(body, LogAAD(e.ID, e.Attempt, "entry"))
 	var r encoder
-	r.Byte(recordVersion)
+	r.Byte(version)
 	var flags byte
 	if sealed {
 		flags |= flagSealed
@@ -379,8 +386,7 @@ func encodeV1(s *logStore, e *LogEntry) []byte {
 	r.String(e.Flow)
 	r.String(e.Status)
 	r.Time(e.Start)
-	r.B = append(r.B, blob...)
-	return r.B
+	return append(r.B, blob...)
 }
 
 // The correlation id is stored only when it is not the entry's id, the

@@ -33,12 +33,7 @@ func (s *logStore) encode(e *LogEntry) []byte {
 	}
 	r.Byte(flags)
 	r.String(e.Flow)
-	if c := slices.Index(logStatusCodes[:], e.Status); c > 0 {
-		r.Byte(byte(c))
-	} else {
-		r.Byte(0)
-		r.String(e.Status)
-	}
+	writeCoded(&r, logStatusCodes[:], e.Status)
 	r.B = append(r.B, blob...)
 	return r.B
 }
@@ -76,12 +71,7 @@ var logTriggerCodes = [...]string{"", "http", "queue", "timer", "call", "connect
 func encodeSmallBody(e *LogEntry) []byte {
 	b := encoder{B: make([]byte, 0, 48+24*len(e.Trace))}
 	hexOrString(&b, e.FlowVersion)
-	if c := slices.Index(logTriggerCodes[:], e.Trigger); c > 0 {
-		b.Byte(byte(c))
-	} else {
-		b.Byte(0)
-		b.String(e.Trigger)
-	}
+	writeCoded(&b, logTriggerCodes[:], e.Trigger)
 	b.String(e.Queue)
 	if e.End.IsZero() {
 		b.Byte(0)
@@ -92,17 +82,48 @@ func encodeSmallBody(e *LogEntry) []byte {
 	b.String(e.Error)
 	b.Uvarint(uint64(e.TraceDropped))
 	encodeTrace(&b, e.Trace)
-	corr := e.CorrelationID
-	if corr == e.ID {
-		corr = ""
-	}
-	hexOrString(&b, corr)
+	hexOrString(&b, storedCorrelation(e))
 	tid, err := hex.DecodeString(e.TraceID)
 	if err != nil || len(tid) != 16 {
 		tid = nil
 	}
 	b.Bytes(tid)
 	return b.B
+}
+
+// writeCoded writes v as its one-byte code in codes (whose code 0 is
+// unused), or as 0 and the string when codes does not hold it.
+func writeCoded(b *encoder, codes []string, v string) {
+	if c := slices.Index(codes, v); c > 0 && c < 256 {
+		b.Byte(byte(c))
+		return
+	}
+	b.Byte(0)
+	b.String(v)
+}
+
+// readCoded reads what writeCoded wrote; a code codes does not hold is
+// corrupt.
+func readCoded(d *decoder, codes []string) string {
+	c := d.Byte()
+	switch {
+	case c == 0:
+		return d.String()
+	case int(c) < len(codes):
+		return codes[c]
+	}
+	d.Fail()
+	return ""
+}
+
+// storedCorrelation is the correlation id as a record stores it: ""
+// when it is the entry's own id (most entries start their chain), which
+// decoding gives back.
+func storedCorrelation(e *LogEntry) string {
+	if e.CorrelationID == e.ID {
+		return ""
+	}
+	return e.CorrelationID
 }
 
 // hexOrString writes v as its bytes when it is lowercase hex (ids and
@@ -130,13 +151,7 @@ func readHexOrString(d *decoder) string {
 func decodeSmallBody(p []byte, e *LogEntry) error {
 	d := decoder{B: p}
 	e.FlowVersion = readHexOrString(&d)
-	if c := d.Byte(); c == 0 {
-		e.Trigger = d.String()
-	} else if int(c) < len(logTriggerCodes) {
-		e.Trigger = logTriggerCodes[c]
-	} else {
-		d.Fail()
-	}
+	e.Trigger = readCoded(&d, logTriggerCodes[:])
 	e.Queue = d.String()
 	if d.Byte() == 1 {
 		e.End = e.Start.Add(time.Duration(d.Varint()))
@@ -171,11 +186,7 @@ func EncodeLogBody(e *LogEntry) []byte {
 	// with the defaults. The correlation id is stored only when it is
 	// not the entry's own id (most entries start their chain), the trace
 	// id as its 16 bytes.
-	corr := e.CorrelationID
-	if corr == e.ID {
-		corr = ""
-	}
-	b.String(corr)
+	b.String(storedCorrelation(e))
 	tid, err := hex.DecodeString(e.TraceID)
 	if err != nil || len(tid) != 16 {
 		tid = nil
@@ -379,13 +390,7 @@ func decodeLogHead(v, primary []byte) (logHead, error) {
 	h.flags = d.Byte()
 	h.flow = d.String()
 	if h.version == logRecordSmall {
-		if c := d.Byte(); c == 0 {
-			h.status = d.String()
-		} else if int(c) < len(logStatusCodes) {
-			h.status = logStatusCodes[c]
-		} else {
-			d.Fail()
-		}
+		h.status = readCoded(&d, logStatusCodes[:])
 		if len(primary) < len(logByTime)+8 {
 			return h, ErrCorrupt
 		}

@@ -60,7 +60,6 @@ type logLister struct {
 	now    time.Time
 	out    []LogEntry
 	n      int    // keys read, for the cancellation check
-	found  bool   // flowSeconds: a second was listed
 	oldest uint64 // flowSeconds: the inverted start just past the oldest second listed
 }
 

@@ -76,22 +76,7 @@ func TestLogListByFlowOverSeconds(t *testing.T) {
 			}
 		}
 		for _, page := range []int{1, 3, 7, 100} {
-			var got []string
-			f := Filter{Flow: flow, Limit: page}
-			for range 1000 {
-				es, err := lg.List(bg, f)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, e := range es {
-					got = append(got, e.ID)
-				}
-				if len(es) < page {
-					break
-				}
-				f.Before = es[len(es)-1].Start
-			}
-			if !slices.Equal(got, want) {
+			if got := pageIDs(t, lg, Filter{Flow: flow, Limit: page}); !slices.Equal(got, want) {
 				t.Errorf("%s, pages of %d: %d entries %v…, want %d %v…", flow, page, len(got), head(got), len(want), head(want))
 			}
 		}
@@ -107,6 +92,28 @@ func TestLogListByFlowOverSeconds(t *testing.T) {
 }
 
 func head(ids []string) []string { return ids[:min(len(ids), 4)] }
+
+// pageIDs lists f page by page (f.Limit a page, each page's last start
+// the next one's Before) and returns the ids in order.
+func pageIDs(t *testing.T, lg Log, f Filter) []string {
+	t.Helper()
+	var got []string
+	for range 10000 {
+		es, err := lg.List(bg, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range es {
+			got = append(got, e.ID)
+		}
+		if len(es) < f.Limit {
+			return got
+		}
+		f.Before = es[len(es)-1].Start
+	}
+	t.Fatal("paging did not end")
+	return nil
+}
 
 // A log written before the seconds index (a by-flow key per entry) still
 // lists by flow, after the entries written since.
@@ -146,22 +153,7 @@ func TestLogListByFlowReadsTheOldIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"new2", "new1", "new0", "old4", "old3", "old2", "old1", "old0"}
-	var got []string
-	f := Filter{Flow: "f", Limit: 3}
-	for range 10 {
-		es, err := lg.List(bg, f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range es {
-			got = append(got, e.ID)
-		}
-		if len(es) < 3 {
-			break
-		}
-		f.Before = es[len(es)-1].Start
-	}
-	if !slices.Equal(got, want) {
+	if got := pageIDs(t, lg, Filter{Flow: "f", Limit: 3}); !slices.Equal(got, want) {
 		t.Errorf("pages of 3: %v, want %v", got, want)
 	}
 	// Deleting the oldest entries takes their by-flow keys with them.
@@ -205,18 +197,7 @@ func TestLogSecondsKeyOutlivesItsEntries(t *testing.T) {
 // logRecordSmall: version 2, the start in the record, EncodeLogBody's
 // body.
 func encodeCompactForTest(s *logStore, e *LogEntry) []byte {
-	blob, sealed := s.db.sealBlob(EncodeLogBody(e), LogAAD(e.ID, e.Attempt, "entry"))
-	r := encoder{}
-	r.Byte(logRecordCompact)
-	var flags byte
-	if sealed {
-		flags |= flagSealed
-	}
-	r.Byte(flags)
-	r.String(e.Flow)
-	r.String(e.Status)
-	r.Time(e.Start)
-	return append(r.B, blob...)
+	return oldRecordForTest(s, e, logRecordCompact, EncodeLogBody(e))
 }
 
 // The small record gives back every field, costs less than the compact
