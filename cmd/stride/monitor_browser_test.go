@@ -272,6 +272,17 @@ on_error:
 		chromedp.WaitVisible(css(`section.attempt[data-status="COMPLETED"]`)))
 	screenshot(t, ctx, "trace-replayed")
 
+	// A message of a flow at the default log level that went well: one
+	// compact entry, no steps, and the page says why.
+	setHash(t, ctx, "#/messages?flow=orders-intake")
+	browse(t, ctx, "open a message that went well",
+		chromedp.WaitVisible(css(`body[data-ready^="#/messages?"] tr[data-id]`)),
+		chromedp.Click(css(`tr[data-id] a`)),
+		chromedp.WaitVisible(css(`section.attempt[data-status="COMPLETED"] #no-steps`)))
+	if n := read(t, ctx, "its steps", chromedp.Evaluate[int](`document.querySelectorAll('tr.trace').length`)); n != 0 {
+		t.Errorf("a completed message of a flow at log level info shows %d steps", n)
+	}
+
 	setHash(t, ctx, "#/queues")
 	browse(t, ctx, "queues", chromedp.WaitVisible(css(`tr[data-queue="orders"]`)))
 	screenshot(t, ctx, "queues")
