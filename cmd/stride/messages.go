@@ -92,6 +92,9 @@ func cmdMessages(args []string, stdout, stderr io.Writer) int {
 			for _, t := range m.Trace {
 				fmt.Fprintf(stdout, "  %-8s %-24s %-28s %8.2f ms  %s\n", t.Outcome, t.Step, t.At, t.DurationMS, firstLine(t.Error, 120))
 			}
+			if len(m.Trace) == 0 && m.Error == "" {
+				fmt.Fprintln(stdout, "  steps: not kept for an attempt that went well at log level info (a failed one keeps them; log: trace keeps all)")
+			}
 		}
 		return 0
 	case len(rest) == 2 && rest[0] == "replay":

@@ -169,6 +169,11 @@ func exportsTraces(t *testing.T, recv *otlpReceiver, env []string, args ...strin
 	if err != nil || !strings.Contains(string(show), "correlation id: order-4711") || !strings.Contains(string(show), "trace id: "+traceID) {
 		t.Errorf("messages show: %v\n%s", err, show)
 	}
+	// The worker ran at the default log level and went well: no steps,
+	// and the output says why.
+	if !strings.Contains(string(show), "steps: not kept for an attempt that went well at log level info") {
+		t.Errorf("messages show of a success at info does not say why it has no steps:\n%s", show)
+	}
 	byCorr, err := exec.Command(strideBin, "messages", "--data", data, "--correlation", "order-4711", "--json").Output()
 	var chain []struct {
 		Flow string `json:"flow"`
