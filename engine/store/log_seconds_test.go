@@ -175,18 +175,18 @@ func TestLogListByFlowReadsTheOldIndex(t *testing.T) {
 // hour) is listed by flow: its second's key is written again with the
 // entry's later expiry.
 func TestLogSecondsKeyOutlivesItsEntries(t *testing.T) {
-	clock := time.Now()
-	db, _ := openTest(t, Options{LogRetention: time.Hour, Now: func() time.Time { return clock }})
+	clock := newClock() // the store's sweeper reads it too
+	db, _ := openTest(t, Options{LogRetention: time.Hour, Now: clock.Now})
 	lg := db.Log()
-	start := clock
+	start := clock.Now()
 	if err := lg.Record(bg, LogEntry{ID: "a", Flow: "f", Attempt: 1, Status: StatusProcessing, Start: start}); err != nil {
 		t.Fatal(err)
 	}
-	clock = clock.Add(50 * time.Minute)
+	clock.Advance(50 * time.Minute)
 	if err := lg.Record(bg, LogEntry{ID: "a", Flow: "f", Attempt: 1, Status: StatusCompleted, Start: start}); err != nil {
 		t.Fatal(err)
 	}
-	clock = clock.Add(30 * time.Minute) // the first write's keys have expired, the second's not
+	clock.Advance(30 * time.Minute) // the first write's keys have expired, the second's not
 	es, err := lg.List(bg, Filter{Flow: "f"})
 	if err != nil || len(es) != 1 || es[0].Status != StatusCompleted {
 		t.Fatalf("List = %+v, %v", es, err)
