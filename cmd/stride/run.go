@@ -49,6 +49,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	memoryLimit := fs.String("memory-limit", envOr("STRIDE_MEMORY_LIMIT", ""), "the process's memory budget, e.g. 512MiB: sets Go's soft memory limit and sizes the store's memtables and caches (default: the cgroup's limit, else 256MiB) (env STRIDE_MEMORY_LIMIT)")
 	tlsCert := fs.String("tls-cert", envOr("STRIDE_TLS_CERT", ""), "serve --addr over HTTPS with this PEM certificate (chain) file; needs --tls-key (env STRIDE_TLS_CERT)")
 	tlsKey := fs.String("tls-key", envOr("STRIDE_TLS_KEY", ""), "the PEM private key of --tls-cert (env STRIDE_TLS_KEY)")
+	logMaxSize := fs.String("log-max-size", envOr("STRIDE_LOG_MAX_SIZE", "256MiB"), "the message log's size cap: past it the oldest entries are deleted (env STRIDE_LOG_MAX_SIZE)")
+	logRetentionFlag := fs.String("log-retention", envOr("STRIDE_LOG_RETENTION", "168h"), "how long message log entries are kept, e.g. 72h (env STRIDE_LOG_RETENTION)")
 	minFreeDisk := fs.String("min-free-disk", envOr("STRIDE_MIN_FREE_DISK", "512MiB"), "below this much free space on the data directory's file system, refuse durable writes (HTTP flows that write answer 503, queues pause) instead of risking a crash (env STRIDE_MIN_FREE_DISK)")
 	otelEndpoint := fs.String("otel-endpoint", envOr("STRIDE_OTEL_ENDPOINT", ""), "send OpenTelemetry traces (a span per message and per step) over OTLP/HTTP to this URL, e.g. http://127.0.0.1:4318; OTEL_EXPORTER_OTLP_ENDPOINT works too; off when neither is set (env STRIDE_OTEL_ENDPOINT)")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 20*time.Second, "how long in-flight messages may take to finish on shutdown")
@@ -146,6 +148,26 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "stride run: --min-free-disk %q: %v\n", *minFreeDisk, err)
 		return 2
 	}
+	logMax, err := flow.ParseByteSize(*logMaxSize)
+	if err == nil && logMax < 1<<20 {
+		err = errors.New("at least 1MiB")
+	}
+	if err != nil {
+		appLn.Close()
+		adminLn.Close()
+		fmt.Fprintf(stderr, "stride run: --log-max-size %q: %v\n", *logMaxSize, err)
+		return 2
+	}
+	logRetention, err := time.ParseDuration(*logRetentionFlag)
+	if err == nil && logRetention < time.Minute {
+		err = errors.New("at least 1m")
+	}
+	if err != nil {
+		appLn.Close()
+		adminLn.Close()
+		fmt.Fprintf(stderr, "stride run: --log-retention %q: %v\n", *logRetentionFlag, err)
+		return 2
+	}
 	budget, budgetFrom, err := memoryBudget(*memoryLimit)
 	if err != nil {
 		appLn.Close()
@@ -170,8 +192,10 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		gcPercent = "50"
 	}
 	mem := store.MemoryFor(budget)
+	log.Info("message log", "max_size", *logMaxSize, "retention", logRetention.String())
 	log.Info("memory budget", "limit", fmt.Sprintf("%dMiB", budget>>20), "from", budgetFrom, "go_soft_limit", fmt.Sprintf("%dMiB", goLimit>>20), "gc_percent", gcPercent, "store", mem.String())
 	st, err := openStoreFlag(context.Background(), storeOptions{Store: *storeSpec, DataDir: *dataDir, Durability: dur, Memory: mem,
+		LogRetention: logRetention, LogMaxBytes: int64(logMax),
 		NATSCreds: *natsCreds, NATSCA: *natsCA, NATSPrefix: *natsPrefix, NATSReplicas: *natsReplicas, Instance: *instance, Log: log})
 	if err != nil {
 		appLn.Close()

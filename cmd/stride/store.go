@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 
 	"github.com/stride-engine/stride/engine/store"
@@ -24,7 +23,8 @@ func dataKey() ([]byte, error) {
 
 // openStore opens the badger database under dir, sealed with
 // STRIDE_DATA_KEY when it is set.
-func openStore(dir string, dur store.Durability, mem store.Memory, log *slog.Logger) (*store.DB, error) {
+func openStore(dir string, o storeOptions) (*store.DB, error) {
+	log := o.Log
 	key, err := dataKey()
 	if err != nil {
 		return nil, err
@@ -35,7 +35,8 @@ func openStore(dir string, dur store.Durability, mem store.Memory, log *slog.Log
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("--data %s: %w", dir, err)
 	}
-	db, err := store.Open(dir, store.Options{Key: key, Logger: log, Durability: dur, Memory: mem})
+	db, err := store.Open(dir, store.Options{Key: key, Logger: log, Durability: o.Durability, Memory: o.Memory,
+		LogRetention: o.LogRetention, LogMaxBytes: o.LogMaxBytes})
 	if err != nil {
 		return nil, openFailed(dir, err)
 	}

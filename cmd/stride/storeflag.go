@@ -31,6 +31,10 @@ type storeOptions struct {
 	// Durability and Memory configure the badger database.
 	Durability store.Durability
 	Memory     store.Memory
+	// LogRetention and LogMaxBytes bound the message log (0: the
+	// backend's defaults, 7 days and 256 MiB).
+	LogRetention time.Duration
+	LogMaxBytes  int64
 	// NATSCreds is a NATS credentials file (user JWT and nkey seed).
 	NATSCreds string
 	// NATSCA is a PEM file of the CA that signed the NATS servers' TLS
@@ -95,7 +99,7 @@ func openStoreFlag(ctx context.Context, o storeOptions) (*openedStore, error) {
 		if dir == "" {
 			dir = o.DataDir
 		}
-		db, err := openStore(dir, o.Durability, o.Memory, o.Log)
+		db, err := openStore(dir, o)
 		if err != nil {
 			return nil, err
 		}
@@ -120,6 +124,7 @@ func openStoreFlag(ctx context.Context, o storeOptions) (*openedStore, error) {
 	defer cancel()
 	ns, err := natsstore.Open(ctx, nc, natsstore.Options{
 		Prefix: o.NATSPrefix, Key: key, Replicas: o.NATSReplicas, Logger: o.Log, Instance: o.Instance,
+		LogRetention: o.LogRetention, LogMaxBytes: o.LogMaxBytes,
 	})
 	if err != nil {
 		nc.Close()

@@ -94,6 +94,12 @@ func (s *logStore) sweepLoop() {
 	for {
 		select {
 		case <-ctx.Done():
+			// The batches written since the last sweep may have passed
+			// the limit: enforce it once more, so that a closed log is
+			// within it (the database is still open here).
+			if s.maxBytes > 0 && s.est.Load() > s.maxBytes {
+				s.sweep(context.Background(), false)
+			}
 			return
 		case <-t.C:
 			s.sweep(ctx, s.est.Load() > s.maxBytes-s.maxBytes/10)
