@@ -129,6 +129,13 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	// The ports are taken first: a second instance on the same ports
 	// fails fast, before it touches (and locks) the data directory.
+	// badFlag gives them back and refuses a flag's value (exit 2).
+	badFlag := func(format string, a ...any) int {
+		appLn.Close()
+		adminLn.Close()
+		fmt.Fprintf(stderr, "stride run: "+format+"\n", a...)
+		return 2
+	}
 	var dur store.Durability
 	switch *durability {
 	case "power-loss":
@@ -136,44 +143,29 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	case "process-crash":
 		dur = store.SurviveProcessCrash
 	default:
-		appLn.Close()
-		adminLn.Close()
-		fmt.Fprintf(stderr, "stride run: --durability %q: want power-loss or process-crash\n", *durability)
-		return 2
+		return badFlag("--durability %q: want power-loss or process-crash", *durability)
 	}
 	minFree, err := flow.ParseByteSize(*minFreeDisk)
 	if err != nil {
-		appLn.Close()
-		adminLn.Close()
-		fmt.Fprintf(stderr, "stride run: --min-free-disk %q: %v\n", *minFreeDisk, err)
-		return 2
+		return badFlag("--min-free-disk %q: %v", *minFreeDisk, err)
 	}
 	logMax, err := flow.ParseByteSize(*logMaxSize)
 	if err == nil && logMax < 1<<20 {
 		err = errors.New("at least 1MiB")
 	}
 	if err != nil {
-		appLn.Close()
-		adminLn.Close()
-		fmt.Fprintf(stderr, "stride run: --log-max-size %q: %v\n", *logMaxSize, err)
-		return 2
+		return badFlag("--log-max-size %q: %v", *logMaxSize, err)
 	}
 	logRetention, err := time.ParseDuration(*logRetentionFlag)
 	if err == nil && logRetention < time.Minute {
 		err = errors.New("at least 1m")
 	}
 	if err != nil {
-		appLn.Close()
-		adminLn.Close()
-		fmt.Fprintf(stderr, "stride run: --log-retention %q: %v\n", *logRetentionFlag, err)
-		return 2
+		return badFlag("--log-retention %q: %v", *logRetentionFlag, err)
 	}
 	budget, budgetFrom, err := memoryBudget(*memoryLimit)
 	if err != nil {
-		appLn.Close()
-		adminLn.Close()
-		fmt.Fprintln(stderr, "stride run:", err)
-		return 2
+		return badFlag("%v", err)
 	}
 	// The Go heap (badger's memtables and caches are in it) collects
 	// harder as it nears its share of the budget; the rest is for the
