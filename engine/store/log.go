@@ -168,9 +168,9 @@ func logSecondsPrefix(flow string) []byte {
 }
 
 // logSecondKey is the seconds index key of flow's entries that started
-// in the second of start.
-func logSecondKey(flow string, start time.Time) []byte {
-	return binary.BigEndian.AppendUint64(logSecondsPrefix(flow), ^uint64(start.Unix()))
+// in unix second sec.
+func logSecondKey(flow string, sec int64) []byte {
+	return binary.BigEndian.AppendUint64(logSecondsPrefix(flow), ^uint64(sec))
 }
 
 // flowSeconds remembers, per flow, the second index key written last and
@@ -365,7 +365,7 @@ func (s *logStore) write(es []LogEntry) error {
 		}
 		if e.Flow != "" && s.seconds.need(e.Flow, e.Start.Unix(), exp) {
 			// Expires a minute after the entries it indexes (see need).
-			if err := set(logSecondKey(e.Flow, e.Start), nil, exp+60); err != nil {
+			if err := set(logSecondKey(e.Flow, e.Start.Unix()), nil, exp+60); err != nil {
 				return err
 			}
 		}

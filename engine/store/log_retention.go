@@ -274,12 +274,7 @@ func (s *logStore) deleteOldest(ctx context.Context, want int64) (int, error) {
 			}
 			return del(k, int64(len(k))+item.ValueSize())
 		}
-		// The seconds index keys of the deleted entries go too, but not
-		// those of the newest second deleted while entries of it remain
-		// (deletion goes oldest first, so older seconds are empty now).
-		newestSec := secondOf(binary.BigEndian.Uint64(old[len(old)-1].key[len(logByTime):]))
-		keepNewest := remainsInSecond(txn, newestSec, old[len(old)-1].key)
-		doneSeconds := map[string]bool{}
+		seconds := map[string]int64{} // seconds keys of the deleted entries → their second
 		for _, e := range old {
 			suffix := e.key[len(logByTime):]
 			if err := del(e.key, e.size); err != nil {
@@ -290,14 +285,8 @@ func (s *logStore) deleteOldest(ctx context.Context, want int64) (int, error) {
 				if err := delIfThere(append(logFlowPrefix(e.flow), suffix...)); err != nil {
 					return err
 				}
-				start := time.Unix(0, int64(^binary.BigEndian.Uint64(suffix)))
-				sk := logSecondKey(e.flow, start)
-				if (start.Unix() != newestSec || !keepNewest) && !doneSeconds[string(sk)] {
-					doneSeconds[string(sk)] = true
-					if err := delIfThere(sk); err != nil {
-						return err
-					}
-				}
+				sec := secondOf(binary.BigEndian.Uint64(suffix))
+				seconds[string(logSecondKey(e.flow, sec))] = sec
 			}
 			id, attempt, ok := parseSuffix(suffix)
 			if !ok {
@@ -330,6 +319,19 @@ func (s *logStore) deleteOldest(ctx context.Context, want int64) (int, error) {
 				return err
 			}
 		}
+		// The seconds keys go with the entries, but the newest second
+		// deleted may still hold entries (deletion goes oldest first, so
+		// every older second is empty now): its keys stay while it does.
+		newest := secondOf(binary.BigEndian.Uint64(old[len(old)-1].key[len(logByTime):]))
+		keepNewest := remainsInSecond(txn, newest)
+		for k, sec := range seconds {
+			if sec == newest && keepNewest {
+				continue
+			}
+			if err := delIfThere([]byte(k)); err != nil {
+				return err
+			}
+		}
 		return nil
 	})
 	if err != nil {
@@ -340,20 +342,15 @@ func (s *logStore) deleteOldest(ctx context.Context, want int64) (int, error) {
 }
 
 // remainsInSecond reports whether an entry that started in second sec is
-// left once txn's deletes commit: the transaction's iterator hides the
-// keys it deleted (last, the newest of them, among them).
-func remainsInSecond(txn *badger.Txn, sec int64, last []byte) bool {
+// left once txn commits: the transaction's iterator hides the keys it
+// has deleted.
+func remainsInSecond(txn *badger.Txn, sec int64) bool {
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: logByTime})
 	defer it.Close()
-	from := binary.BigEndian.AppendUint64(bytes.Clone(logByTime), ^uint64(sec*1e9+999_999_999))
-	for it.Seek(from); it.ValidForPrefix(logByTime); it.Next() {
-		k := it.Item().Key()
-		if len(k) < len(logByTime)+8 || secondOf(binary.BigEndian.Uint64(k[len(logByTime):])) != sec {
-			return false
-		}
-		if !bytes.Equal(k, last) {
-			return true
-		}
+	it.Seek(binary.BigEndian.AppendUint64(bytes.Clone(logByTime), ^uint64(sec*1e9+999_999_999)))
+	if !it.ValidForPrefix(logByTime) {
+		return false
 	}
-	return false
+	k := it.Item().Key()
+	return len(k) >= len(logByTime)+8 && secondOf(binary.BigEndian.Uint64(k[len(logByTime):])) == sec
 }

@@ -132,7 +132,7 @@ func TestLogListByFlowReadsTheOldIndex(t *testing.T) {
 	// seconds keys.
 	err := db.bdb.Update(func(txn *badger.Txn) error {
 		for _, e := range old {
-			if err := txn.Delete(logSecondKey("f", e.Start)); err != nil {
+			if err := txn.Delete(logSecondKey("f", e.Start.Unix())); err != nil {
 				return err
 			}
 			if err := txn.Set(append(logFlowPrefix("f"), logSuffix(e.Start, e.ID, 1)...), nil); err != nil {
@@ -288,5 +288,44 @@ func TestLogSealsWhatCarriesContent(t *testing.T) {
 		if err != nil || got.Error != e.Error || (e.CorrelationID != "" && got.CorrelationID != e.CorrelationID) {
 			t.Errorf("%s: decoded %+v, %v", tc.name, got, err)
 		}
+	}
+}
+
+// A sweep that deletes every entry of a second deletes its seconds key
+// too; one that leaves some of the second's entries keeps it, and the
+// entries left are still listed by flow.
+func TestLogSweepDeletesEmptySeconds(t *testing.T) {
+	db, _ := openTest(t, Options{LogMaxBytes: -1})
+	lg := db.lg
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Second)
+	var es []LogEntry
+	for i := range 10 { // ten entries in one second, five in the next
+		es = append(es, LogEntry{ID: fmt.Sprintf("a%d", i), Flow: "f", Attempt: 1, Status: StatusCompleted, Start: t0.Add(time.Duration(i) * 50 * time.Millisecond)})
+	}
+	for i := range 5 {
+		es = append(es, LogEntry{ID: fmt.Sprintf("b%d", i), Flow: "f", Attempt: 1, Status: StatusCompleted, Start: t0.Add(time.Second + time.Duration(i)*50*time.Millisecond)})
+	}
+	if err := lg.RecordBatch(bg, es); err != nil {
+		t.Fatal(err)
+	}
+	// Delete the first second's ten entries and two of the next's, one
+	// at a time (each sweep frees at least one entry).
+	for range 12 {
+		if n, err := lg.deleteOldest(bg, 1); err != nil || n != 1 {
+			t.Fatalf("deleteOldest = %d, %v", n, err)
+		}
+	}
+	if n := countKeys(t, db, logSecondsPrefix("f")); n != 1 {
+		t.Errorf("%d seconds keys left, want 1 (the second that still has entries)", n)
+	}
+	if got := pageIDs(t, lg, Filter{Flow: "f", Limit: 10}); !slices.Equal(got, []string{"b4", "b3", "b2"}) {
+		t.Errorf("listed by flow after the sweep: %v", got)
+	}
+	// The rest in one sweep: the newest second deleted is then empty.
+	if n, err := lg.deleteOldest(bg, 1<<30); err != nil || n != 3 {
+		t.Fatalf("deleteOldest = %d, %v; want the last 3", n, err)
+	}
+	if n, err := lg.size(bg); err != nil || n != 0 {
+		t.Errorf("log size after deleting everything: %d, %v", n, err)
 	}
 }
